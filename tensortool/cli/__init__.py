@@ -1,0 +1,1 @@
+"""The command line: one module per command, composed in app.py; render.py prints."""

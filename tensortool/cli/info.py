@@ -1,0 +1,26 @@
+"""`tensortool info`: what a tensor file holds, loaded without executing pickled code."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..tensorfile import read_bundle
+from . import render
+from .options import Json
+
+
+def info(
+    path: Annotated[Path, typer.Argument(help="A .pt/.pth, .safetensors, .npy or .npz file.",
+                                         show_default=False)],
+    json_: Json = False,
+) -> None:
+    """List the tensors in a file: name, shape, dtype, bytes, min/max/mean, and the meta."""
+    with render.guard():
+        started = time.perf_counter()
+        bundle = read_bundle(path)
+        render.report(bundle, output=None, seconds=time.perf_counter() - started, as_json=json_,
+                      source=str(path))

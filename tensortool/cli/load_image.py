@@ -1,0 +1,69 @@
+"""`tensortool load-image`: images, folders and ImageFolder trees into a batch tensor."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from ..preview import write_preview
+from ..shaping import DTYPES, LAYOUTS
+from ..sources.image import MODES, load_images
+from ..tensorfile import check_output, write_bundle
+from . import render
+from .options import Force, Json, Output, Quiet, sizes
+
+
+def load_image(
+    paths: Annotated[list[str], typer.Argument(
+        help="Image files, folders (searched recursively) or glob patterns. One folder of class "
+             "sub-folders is read as an ImageFolder tree and also yields labels.", show_default=False)],
+    mode: Annotated[Literal[MODES], typer.Option(
+        help="rgb: alpha dropped, gray expanded; gray; rgba; unchanged: the file's own channels.")] = "rgb",
+    layout: Annotated[Literal[LAYOUTS], typer.Option(
+        help="Axis order; chw/hwc only for a single image.")] = "nchw",
+    dtype: Annotated[Literal[tuple(DTYPES)], typer.Option(
+        help="Floats are scaled to [0,1] by bit depth; uint8 keeps raw values.")] = "float32",
+    scale: Annotated[Optional[bool], typer.Option("--scale/--no-scale",
+        help="Floats: divide by 255 or 65535 (default on). uint8: --scale maps 16-bit images "
+             "to 0..255 (default off: 16-bit input is refused).", show_default=False)] = None,
+    normalize: Annotated[Optional[str], typer.Option(
+        help="'imagenet', a stats JSON file (keys mean, std), or MEAN/STD such as "
+             "0.485,0.456,0.406/0.229,0.224,0.225; applied after scaling.")] = None,
+    resize: Annotated[Optional[str], typer.Option(
+        help="H,W for an exact size, or N to set the shorter side to N (aspect kept); antialiased.")] = None,
+    center_crop: Annotated[Optional[str], typer.Option("--center-crop",
+        help="H,W (or N for N,N), after --resize.")] = None,
+    one_hot: Annotated[bool, typer.Option("--one-hot",
+        help="Add labels_onehot (float32 N×K) for an ImageFolder tree.")] = False,
+    workers: Annotated[Optional[int], typer.Option(min=1,
+        help="Decoding threads (default: all cores). The output is identical whatever the number.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad",
+        help="Skip corrupt or non-image files and list them, instead of failing.")] = False,
+    preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
+        help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
+    output: Output = None,
+    force: Force = False,
+    json_: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Load images into one tensor (N×C×H×W float32 in [0,1] by default)."""
+    resize_size = sizes(resize, square=False)
+    crop_size = sizes(center_crop, square=True)
+    with render.guard():
+        for target in (output, preview):
+            if target is not None:
+                check_output(target, force=force, inputs=paths)
+        started = time.perf_counter()
+        with render.progress("decoding", quiet) as on_progress:
+            bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
+                                 normalize=normalize, resize=resize_size, center_crop=crop_size,
+                                 one_hot=one_hot, workers=workers, skip_bad=skip_bad,
+                                 progress=on_progress)
+        if output is not None:
+            write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])
+        if preview is not None:
+            write_preview(bundle, preview, force=force, inputs=bundle.meta["files"])
+        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)

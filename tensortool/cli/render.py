@@ -1,0 +1,159 @@
+"""The only place that prints: summaries (rich table or --json), progress, warnings, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..bundle import Bundle, summarize
+from ..errors import TensortoolError
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Known errors → one red line on stderr and exit 1; tracebacks only with TENSORTOOL_DEBUG=1."""
+    debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except TensortoolError as exc:
+        if debug:
+            raise
+        stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        stderr.print("[bold red]interrupted[/]")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        if debug:
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(text)} "
+                     "(set TENSORTOOL_DEBUG=1 for the traceback)")
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback that shows a bar on stderr once work has run for a second.
+
+    No bar with ``quiet`` or when stderr is not a terminal.
+    """
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    started = time.perf_counter()
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        if "bar" not in state:
+            if elapsed < 1.0 or done >= total:
+                return
+            bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
+                           console=stderr, transient=True)
+            state["bar"], state["task"] = bar, bar.add_task(label, total=total, rate="-")
+            bar.start()
+        state["bar"].update(state["task"], completed=done, rate=f"{done / elapsed:,.0f}")
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _meta_text(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 8:
+        return f"{len(value)} items: {', '.join(map(str, value[:3]))}, …"
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=_json_default)
+        return text if len(text) <= 200 else text[:197] + "…"
+    return str(value)
+
+
+def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json: bool,
+           source: str | None = None) -> None:
+    """Print the summary of a bundle: a table for people, or one JSON object with --json."""
+    tensors = summarize(bundle)
+    meta = bundle.meta
+    for message in meta.get("warnings") or []:
+        warn(message)
+    if as_json:
+        doc = {"tensors": tensors, "meta": meta, "output": str(output) if output else None,
+               "seconds": round(seconds, 6)}
+        if source:
+            doc["source"] = source
+        sys.stdout.write(json.dumps(doc, default=_json_default) + "\n")
+        return
+    table = Table(title=escape(source) if source else None, title_justify="left")
+    for col in ("tensor", "shape", "dtype", "bytes", "min", "max", "mean"):
+        table.add_column(col, justify="right" if col in ("bytes", "min", "max", "mean") else "left")
+    for name, s in tensors.items():
+        table.add_row(escape(name), "×".join(map(str, s["shape"])) or "scalar", s["dtype"],
+                      _bytes(s["bytes"]), _fmt(s["min"]), _fmt(s["max"]), _fmt(s["mean"]))
+    stdout.print(table)
+    for name, s in tensors.items():
+        if "channel_mean" in s:
+            channels = Table(title=f"{escape(name)} per channel (std: population, ddof=0)", title_justify="left")
+            for col in ("channel", "mean", "std"):
+                channels.add_column(col, justify="right")
+            for c, (m, sd) in enumerate(zip(s["channel_mean"], s["channel_std"])):
+                channels.add_row(str(c), _fmt(m), _fmt(sd))
+            stdout.print(channels)
+    for key, value in meta.items():
+        if key in ("warnings",) or value in (None, [], {}):
+            continue
+        if key == "skipped":
+            stdout.print(f"[bold]skipped[/] {len(value)} file(s):")
+            for item in value:
+                stdout.print(f"  {escape(item['file'])}: {escape(item['error'])}")
+            continue
+        stdout.print(f"[bold]{escape(key)}[/] {escape(_meta_text(value))}")
+    where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
+    stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")

@@ -1,0 +1,147 @@
+"""Tensor-to-tensor shaping: layouts, dtype and scaling, per-channel normalization, one-hot."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import OptionError
+
+LAYOUTS = ("nchw", "nhwc", "chw", "hwc")
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+    "float64": torch.float64, "uint8": torch.uint8,
+}
+# torchvision's ImageNet constants (torchvision.transforms._presets and the model cards).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel (x - mean) / std, as torchvision.transforms.Normalize applies it."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str
+
+    def for_channels(self, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std as float tensors of length ``channels`` (one value broadcasts)."""
+        if len(self.mean) not in (1, channels):
+            raise OptionError(
+                f"--normalize has {len(self.mean)} values per statistic but the images have "
+                f"{channels} channel(s)", hint="give one value, or one per channel")
+        mean = torch.tensor(self.mean, dtype=torch.float64).expand(channels)
+        std = torch.tensor(self.std, dtype=torch.float64).expand(channels)
+        return mean, std
+
+    def as_meta(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std), "source": self.source}
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise OptionError(f"--normalize: {what} {text!r} is not a comma-separated list of numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise OptionError(f"--normalize: {what} {text!r} must be finite numbers")
+    return values
+
+
+def parse_normalization(spec: str) -> Normalization:
+    """Read ``imagenet``, a stats JSON file (keys ``mean`` and ``std``), or ``MEAN/STD``.
+
+    >>> parse_normalization("0.5,0.5,0.5/0.25,0.25,0.25").std
+    (0.25, 0.25, 0.25)
+    """
+    if spec.lower() == "imagenet":
+        return Normalization(IMAGENET_MEAN, IMAGENET_STD, "imagenet")
+    if spec.lower().endswith(".json") or Path(spec).is_file():
+        mean, std = _read_stats_json(Path(spec))
+        source = spec
+    elif "/" in spec:
+        mean_text, _, std_text = spec.partition("/")
+        mean, std = _floats(mean_text, "mean"), _floats(std_text, "std")
+        source = spec
+    else:
+        raise OptionError(f"--normalize {spec!r}: expected 'imagenet', a stats .json file, or MEAN/STD "
+                          "such as 0.485,0.456,0.406/0.229,0.224,0.225")
+    if len(mean) != len(std):
+        raise OptionError(f"--normalize: {len(mean)} mean value(s) but {len(std)} std value(s)")
+    if any(s <= 0 for s in std):
+        raise OptionError("--normalize: every std must be > 0")
+    return Normalization(tuple(mean), tuple(std), source)
+
+
+def _read_stats_json(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    from .errors import InputError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such stats file", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a readable stats JSON file: {exc}", path) from None
+    try:
+        mean = tuple(float(v) for v in data["mean"])
+        std = tuple(float(v) for v in data["std"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("stats JSON needs lists of numbers under 'mean' and 'std'", path) from None
+    if not mean or not all(math.isfinite(v) for v in mean + std):
+        raise InputError("stats JSON 'mean'/'std' must be non-empty lists of finite numbers", path)
+    return mean, std
+
+
+def to_layout(chw: torch.Tensor, layout: str) -> torch.Tensor:
+    """A view of a C×H×W (or N×C×H×W) tensor in ``layout``'s axis order."""
+    if layout in ("nhwc", "hwc"):
+        return chw.movedim(-3, -1)
+    return chw
+
+
+def from_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """The inverse of :func:`to_layout`: a view in C×H×W (or N×C×H×W) order."""
+    if layout in ("nhwc", "hwc"):
+        return x.movedim(-1, -3)
+    return x
+
+
+def convert_into(out: torch.Tensor, chw: torch.Tensor, *, layout: str, scale: bool,
+                 normalization: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+    """Write one decoded image (C×H×W, uint8 or uint16) into ``out`` (one batch slot).
+
+    Floats: x / (2**bits - 1) when ``scale``, then (x - mean) / std, computed in float32
+    (float64 for a float64 output) and cast once, the same arithmetic as
+    ``img.float() / 255`` followed by ``transforms.Normalize``. uint8 output keeps raw
+    8-bit values; with ``scale`` a 16-bit image becomes round(x / 257).
+    """
+    src = to_layout(chw, layout)
+    if out.dtype == torch.uint8:
+        if chw.dtype == torch.uint8:
+            out.copy_(src)
+        else:
+            out.copy_(torch.round(src.to(torch.float32) / 257.0))
+        return
+    work = torch.float64 if out.dtype == torch.float64 else torch.float32
+    full = 255 if chw.dtype == torch.uint8 else 65535
+    direct = out.dtype == work and normalization is None
+    x = out if direct else torch.empty(src.shape, dtype=work)
+    x.copy_(src)
+    if scale:
+        x.div_(full)
+    if normalization is not None:
+        mean, std = normalization
+        shape = (-1, 1, 1) if layout in ("nchw", "chw") else (1, 1, -1)
+        x.sub_(mean.to(work).view(shape)).div_(std.to(work).view(shape))
+    if not direct:
+        out.copy_(x)
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """float32 N×K one-hot rows for int64 class indices."""
+    return torch.nn.functional.one_hot(labels, num_classes).to(torch.float32)

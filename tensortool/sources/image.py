@@ -1,0 +1,424 @@
+"""Images, folders and ImageFolder trees into one batch tensor.
+
+Decoding sits behind a small seam (``decode_image``): torchvision's decoders (libjpeg-turbo,
+libpng, libwebp, giflib) for JPEG, PNG, WebP and GIF, PIL for everything else. torchvision's
+decoders release the GIL, so a thread pool decodes in parallel, and each worker writes its
+image, already converted, straight into its slot of the preallocated batch.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..bundle import Bundle
+from ..errors import InputError, OptionError
+from ..shaping import DTYPES, LAYOUTS, Normalization, convert_into, one_hot as make_one_hot, parse_normalization
+from .imagefiles import ImageSet, find_images
+
+MODES = ("rgb", "gray", "rgba", "unchanged")
+Progress = Callable[[int, int], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How each image is decoded and sized before it joins a batch (shared with ``stats``).
+
+    ``resize``: ``(n,)`` sets the shorter side to n keeping the aspect, ``(h, w)`` an exact
+    size; both with torchvision's antialiased bilinear resize. ``center_crop``: ``(h, w)``.
+    """
+
+    mode: str = "rgb"
+    resize: tuple[int, ...] | None = None
+    center_crop: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise OptionError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        for name, size, lengths in (("resize", self.resize, (1, 2)), ("center-crop", self.center_crop, (2,))):
+            if size is not None and (len(size) not in lengths or any(int(s) < 1 for s in size)):
+                raise OptionError(f"--{name} {size!r}: expected positive sizes (H,W{' or N' if name == 'resize' else ''})")
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+def _sniff(head: bytes) -> str | None:
+    """The formats torchvision decodes, by their magic bytes."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _torchvision_mode(kind: str, mode: str, data: torch.Tensor):
+    from torchvision.io import ImageReadMode
+
+    if mode != "unchanged":
+        return {"rgb": ImageReadMode.RGB, "gray": ImageReadMode.GRAY, "rgba": ImageReadMode.RGB_ALPHA}[mode]
+    if kind == "png" and data.numel() > 25 and int(data[25]) == 3:
+        # Palette PNG: torchvision's UNCHANGED returns the packed palette indices, not colours.
+        has_alpha = b"tRNS" in bytes(data[: min(data.numel(), 1 << 16)].numpy())
+        return ImageReadMode.RGB_ALPHA if has_alpha else ImageReadMode.RGB
+    if kind == "gif":
+        return ImageReadMode.RGB
+    return ImageReadMode.UNCHANGED
+
+
+def _clean(message: str) -> str:
+    """torchvision's errors start with 'function, /source/path.cpp:line, '; keep the rest."""
+    first = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
+    return re.sub(r"^[\w]+, \S+\.cpp:\d+, ", "", first)
+
+
+def _decode_torchvision(data: torch.Tensor, kind: str, mode: str) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image as tv_decode
+
+    tv_mode = _torchvision_mode(kind, mode, data)
+    img = tv_decode(data, mode=tv_mode, apply_exif_orientation=True)
+    if img.dim() == 4:  # animated GIF/WebP: the first frame
+        img = img[0]
+    if kind == "jpeg" and mode == "unchanged" and img.shape[0] == 4:
+        # A CMYK JPEG; "unchanged" means the colours, not the ink separations.
+        img = tv_decode(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    return img
+
+
+def _pil_array(im, mode: str) -> np.ndarray:
+    """An H×W×C uint8 or uint16 array from a PIL image, in ``mode``."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im)
+        if im.mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError("32-bit integer images are not supported (values beyond 16 bits)")
+        gray = arr.astype(np.uint16)[..., None]
+        if mode == "rgb":
+            return np.repeat(gray, 3, axis=2)
+        if mode == "rgba":
+            return np.concatenate([np.repeat(gray, 3, axis=2), np.full_like(gray, 65535)], axis=2)
+        return gray
+    if im.mode == "F":
+        raise ValueError("floating-point images are not supported")
+    if mode == "unchanged":
+        if im.mode in ("P", "PA"):
+            target = "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
+        elif im.mode in ("L", "LA", "RGB", "RGBA"):
+            target = im.mode
+        elif im.mode in ("1",):
+            target = "L"
+        elif im.mode in ("La",):
+            target = "LA"
+        elif im.mode in ("RGBa",):
+            target = "RGBA"
+        else:  # CMYK, YCbCr, LAB, HSV, RGBX: the colours as RGB
+            target = "RGB"
+    else:
+        target = {"rgb": "RGB", "gray": "L", "rgba": "RGBA"}[mode]
+    arr = np.asarray(im.convert(target) if im.mode != target else im)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _decode_pil(data: bytes, mode: str) -> torch.Tensor:
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.seek(0)
+        upright = ImageOps.exif_transpose(im)
+        arr = _pil_array(upright, mode)
+    return torch.from_numpy(np.array(arr.transpose(2, 0, 1), order="C"))  # a writable copy
+
+
+def decode_image(data: torch.Tensor, mode: str = "rgb", path: str | Path | None = None) -> torch.Tensor:
+    """Decode encoded image bytes (a uint8 tensor) into C×H×W uint8 or uint16, EXIF applied.
+
+    torchvision decodes JPEG, PNG, WebP and GIF; PIL the rest (BMP, TIFF, PPM...), and any
+    file torchvision rejects but PIL can read. Raises InputError naming ``path``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    kind = _sniff(bytes(data[:12].numpy()))
+    first_error = None
+    if kind:
+        try:
+            return _decode_torchvision(data, kind, mode)
+        except RuntimeError as exc:
+            first_error = _clean(str(exc))
+    try:
+        return _decode_pil(data.numpy().tobytes(), mode)
+    except UnidentifiedImageError:
+        raise InputError("not an image file (unrecognised format)", path) from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"refusing a suspiciously large image: {exc}", path) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        detail = first_error or _clean(str(exc))
+        raise InputError(f"corrupt or truncated image: {detail}", path) from None
+
+
+def _read_bytes(path: Path) -> torch.Tensor:
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            buf = torch.empty(size, dtype=torch.uint8)
+            if size and fh.readinto(memoryview(buf.numpy())) != size:
+                raise InputError("file changed while reading", path)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
+    if size == 0:
+        raise InputError("empty file", path)
+    return buf
+
+
+def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torch.Tensor:
+    """One image file as C×H×W uint8 (or uint16 for 16-bit files), moded, resized, cropped.
+
+    >>> read_image("samples/special/gray.png", ImageOptions(mode="rgb")).shape  # doctest: +SKIP
+    torch.Size([3, 48, 64])
+    """
+    import torchvision.transforms.v2.functional as F
+
+    img = decode_image(_read_bytes(Path(path)), options.mode, path)
+    if options.resize is not None:
+        img = F.resize(img, list(options.resize), antialias=True)
+    if options.center_crop is not None:
+        img = F.center_crop(img, list(options.center_crop))
+    return img
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def map_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, torch.Tensor], T], *,
+               workers: int | None = None, skip_bad: bool = False,
+               progress: Progress | None = None) -> tuple[list[T | None], list[tuple[int, str]]]:
+    """Read every file and call ``fn(index, image)`` on it in a worker thread.
+
+    Returns the results in file order (None for a skipped file) and the skipped files as
+    ``(index, reason)``. A bad file raises InputError unless ``skip_bad``. At most a few
+    images per worker are in flight, so memory does not grow with the number of files.
+    """
+    workers = workers or default_workers()
+    results: list[T | None] = [None] * len(files)
+    bad: list[tuple[int, str]] = []
+
+    def task(i: int) -> T:
+        return fn(i, read_image(files[i], options))
+
+    def settle(i: int, run: Callable[[], T]) -> None:
+        try:
+            results[i] = run()
+        except InputError as exc:
+            if not skip_bad:
+                raise
+            bad.append((i, exc.message))
+
+    if workers == 1:
+        for i in range(len(files)):
+            settle(i, lambda i=i: task(i))
+            if progress:
+                progress(i + 1, len(files))
+        return results, bad
+    with ThreadPoolExecutor(workers, thread_name_prefix="tensortool-decode") as pool:
+        pending: deque = deque()
+        upcoming = iter(range(len(files)))
+        try:
+            for i in upcoming:
+                pending.append((i, pool.submit(task, i)))
+                if len(pending) >= workers * 4:
+                    break
+            done = 0
+            while pending:
+                i, future = pending.popleft()
+                settle(i, future.result)
+                nxt = next(upcoming, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(task, nxt)))
+                done += 1
+                if progress:
+                    progress(done, len(files))
+        except BaseException:
+            for _, future in pending:
+                future.cancel()
+            raise
+    return results, bad
+
+
+# --- the batch ----------------------------------------------------------------------------
+
+def _size_text(shape: tuple[int, ...], channels: bool = False) -> str:
+    c, h, w = shape
+    return f"{h}x{w} with {c} channel{'s' if c > 1 else ''}" if channels else f"{h}x{w}"
+
+
+def _memory_limit() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class _Batch:
+    """The output tensor, allocated by the first image that arrives; later ones fill slots."""
+
+    def __init__(self, files: Sequence[Path], *, layout: str, dtype: torch.dtype, scale: bool,
+                 normalization: Normalization | None):
+        self.files, self.layout, self.dtype, self.scale = files, layout, dtype, scale
+        self.normalization = normalization
+        self.lock = threading.Lock()
+        self.out: torch.Tensor | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.norm: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _allocate(self, shape: tuple[int, ...]) -> None:
+        c, h, w = shape
+        per_image = (h, w, c) if self.layout in ("nhwc", "hwc") else (c, h, w)
+        needed = len(self.files) * c * h * w * torch.empty((), dtype=self.dtype).element_size()
+        limit = _memory_limit()
+        if limit and needed > limit:
+            raise OptionError(f"this batch needs {needed / 2**30:.1f} GiB ({len(self.files)} images of "
+                              f"{_size_text(shape, True)}) but the machine has {limit / 2**30:.1f} GiB",
+                              hint="use --resize, fewer files, or `tensortool stats` for statistics")
+        if self.normalization is not None:
+            self.norm = self.normalization.for_channels(c)
+        self.out = torch.empty((len(self.files), *per_image), dtype=self.dtype)
+        self.shape = shape
+
+    def place(self, i: int, img: torch.Tensor) -> tuple[tuple[int, ...], int]:
+        shape, bits = tuple(img.shape), 8 if img.dtype == torch.uint8 else 16
+        if bits == 16 and self.dtype == torch.uint8 and not self.scale:
+            raise OptionError("16-bit image, but --dtype uint8 keeps raw 8-bit values", self.files[i],
+                              hint="add --scale to map 0..65535 to 0..255, or use a float --dtype")
+        with self.lock:
+            if self.out is None:
+                self._allocate(shape)
+        if shape == self.shape:
+            convert_into(self.out[i], img, layout=self.layout, scale=self.scale, normalization=self.norm)
+        return shape, bits
+
+
+def _size_error(files: Sequence[Path], shapes: list[tuple[int, ...] | None]) -> OptionError:
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        if shape is not None:
+            groups.setdefault(shape, []).append(i)
+    by_size = len({(s[1], s[2]) for s in groups}) > 1
+    parts = [f"{_size_text(s, not by_size)} ({len(ix)} file{'s' if len(ix) > 1 else ''}, e.g. {files[ix[0]]})"
+             for s, ix in sorted(groups.items(), key=lambda kv: kv[1][0])]
+    if by_size:
+        return OptionError("the images differ in size: " + "; ".join(parts),
+                           hint="pass --resize and/or --center-crop to make them one size")
+    return OptionError("the images differ in channel count: " + "; ".join(parts),
+                       hint="pass --mode rgb, gray or rgba to give every image the same channels")
+
+
+def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", layout: str = "nchw",
+                dtype: str = "float32", scale: bool | None = None,
+                normalize: str | Normalization | None = None,
+                resize: Sequence[int] | None = None, center_crop: Sequence[int] | None = None,
+                one_hot: bool = False, workers: int | None = None, skip_bad: bool = False,
+                progress: Progress | None = None) -> Bundle:
+    """Load image files, folders, glob patterns or an ImageFolder tree into one tensor.
+
+    The batch is ``images`` (N×C×H×W by default); an ImageFolder tree adds ``labels``
+    (int64) and, with ``one_hot``, ``labels_onehot`` (float32 N×K). Floats are scaled to
+    [0, 1] by bit depth unless ``scale=False``; uint8 keeps raw values.
+
+    >>> b = load_images("samples/images", resize=[64], center_crop=[64, 64])  # doctest: +SKIP
+    >>> b["images"].shape, b.meta["class_names"]  # doctest: +SKIP
+    (torch.Size([9, 3, 64, 64]), ['cat', 'coffee', 'space'])
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if layout not in LAYOUTS:
+        raise OptionError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if dtype not in DTYPES:
+        raise OptionError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    out_dtype = DTYPES[dtype]
+    if isinstance(normalize, str):
+        normalize = parse_normalization(normalize)
+    if normalize is not None and out_dtype == torch.uint8:
+        raise OptionError("--normalize needs a floating-point --dtype, not uint8")
+    if normalize is not None and scale is False:
+        raise OptionError("--normalize with --no-scale: the statistics describe scaled [0,1] values",
+                          hint="drop --no-scale, or give MEAN/STD in raw units and accept that")
+    do_scale = (out_dtype != torch.uint8) if scale is None else scale
+    options = ImageOptions(mode, tuple(int(v) for v in resize) if resize else None,
+                           tuple(int(v) for v in center_crop) if center_crop else None)
+    if workers is not None and workers < 1:
+        raise OptionError("--workers must be at least 1")
+
+    found: ImageSet = find_images(paths)
+    if one_hot and found.labels is None:
+        raise OptionError("--one-hot needs class labels: pass one folder whose sub-folders are the classes")
+    if layout in ("chw", "hwc") and len(found.files) != 1:
+        raise OptionError(f"--layout {layout} holds a single image, but {len(found.files)} were found",
+                          hint="use nchw or nhwc for a batch")
+
+    batch = _Batch(found.files, layout=layout, dtype=out_dtype, scale=do_scale, normalization=normalize)
+    results, bad = map_images(found.files, options, batch.place, workers=workers,
+                              skip_bad=skip_bad, progress=progress)
+    shapes = [r[0] if r else None for r in results]
+    if len({s for s in shapes if s is not None}) > 1:
+        raise _size_error(found.files, shapes)
+    keep = [i for i, r in enumerate(results) if r is not None]
+    if not keep:
+        raise InputError(f"none of the {len(found.files)} file(s) could be read", found.files[0])
+    images = batch.out
+    if len(keep) < len(found.files):
+        images = images.index_select(0, torch.tensor(keep))
+    if layout in ("chw", "hwc"):
+        images = images[0]
+
+    tensors = {"images": images}
+    meta: dict[str, Any] = {
+        "layout": layout, "mode": mode, "dtype": dtype,
+        "value_range": _value_range(out_dtype, do_scale, {r[1] for r in results if r}),
+        "bit_depths": sorted({r[1] for r in results if r}),
+        "normalize": normalize.as_meta() if normalize else None,
+        "resize": list(options.resize) if options.resize else None,
+        "center_crop": list(options.center_crop) if options.center_crop else None,
+        "count": len(keep),
+        "files": [str(found.files[i]) for i in keep],
+    }
+    if found.labels is not None:
+        labels = torch.tensor([found.labels[i] for i in keep], dtype=torch.int64)
+        tensors["labels"] = labels
+        meta["class_names"] = found.class_names
+        if one_hot:
+            tensors["labels_onehot"] = make_one_hot(labels, len(found.class_names))
+    warnings = []
+    if found.empty_classes:
+        warnings.append(f"class folder(s) with no images: {', '.join(found.empty_classes)} "
+                        "(kept as class indices, so labels match torchvision's ImageFolder)")
+    if bad:
+        meta["skipped"] = [{"file": str(found.files[i]), "error": reason} for i, reason in bad]
+        warnings.append(f"skipped {len(bad)} unreadable file(s)")
+    meta["warnings"] = warnings
+    meta["tensortool_version"] = __version__
+    return Bundle(tensors, meta, primary="images")
+
+
+def _value_range(dtype: torch.dtype, scale: bool, depths: set[int]) -> str:
+    if dtype == torch.uint8:
+        return "0..255"
+    if scale:
+        return "0..1 (divided by 255 for 8-bit, 65535 for 16-bit images)"
+    return "0..65535" if depths == {16} else ("0..255" if depths == {8} else "raw: 0..255 (8-bit), 0..65535 (16-bit)")

@@ -1,0 +1,109 @@
+"""Finding image files: paths, folders, glob patterns and ImageFolder trees."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError
+
+# torchvision's IMG_EXTENSIONS plus GIF and PBM; matched case-insensitively.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
+                            ".webp", ".ppm", ".pgm", ".pbm"})
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class ImageSet:
+    """The files to read, in order; with an ImageFolder tree also their class labels."""
+
+    files: list[Path]
+    labels: list[int] | None = None
+    class_names: list[str] | None = None
+    empty_classes: list[str] | None = None
+
+
+def _is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Image files below ``folder`` in torchvision's ImageFolder order: folders sorted, then
+    files sorted within each folder. Hidden files and folders (".name") are skipped."""
+    found = []
+    for root, dirs, files in sorted(os.walk(folder, followlinks=True)):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(part.startswith(".") for part in Path(root).relative_to(folder).parts):
+            continue
+        found += [Path(root) / f for f in sorted(files) if _is_image(f) and not f.startswith(".")]
+    return found
+
+
+def _class_folders(folder: Path) -> list[str] | None:
+    """Class names if ``folder`` is an ImageFolder tree (sub-folders, no images at its top)."""
+    with os.scandir(folder) as entries:
+        entries = list(entries)
+    if any(e.is_file() and _is_image(e.name) for e in entries):
+        return None
+    classes = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    return classes or None
+
+
+def find_images(paths: Sequence[str | Path]) -> ImageSet:
+    """Expand files, folders (recursively) and glob patterns into an ordered list of images.
+
+    A single folder whose images all sit in sub-folders is read as torchvision's
+    ImageFolder layout: labels are indices into the sorted sub-folder names.
+
+    >>> find_images(["samples/images"]).class_names  # doctest: +SKIP
+    ['cat', 'coffee', 'space']
+    """
+    if not paths:
+        raise InputError("no input paths given")
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        root = Path(paths[0])
+        classes = _class_folders(root)
+        if classes:
+            files, labels, empty = [], [], []
+            for index, name in enumerate(classes):
+                found = _walk(root / name)
+                if not found:
+                    empty.append(name)
+                files += found
+                labels += [index] * len(found)
+            if not files:
+                raise InputError("no image files found in any class folder", root)
+            return ImageSet(files, labels, classes, empty)
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = _walk(path)
+            if not found:
+                raise InputError("no image files found in this folder", path,
+                                 hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        elif _GLOB_CHARS & set(str(raw)):
+            matches = sorted(glob.glob(str(raw), recursive=True))
+            matched = [Path(m) for m in matches if Path(m).is_file() and _is_image(m)]
+            for m in matches:
+                if Path(m).is_dir():
+                    matched += _walk(Path(m))
+            if not matched:
+                raise InputError("no image file matches this pattern", raw)
+            files += matched
+        else:
+            raise InputError("no such file or directory", path)
+    seen: set[str] = set()
+    unique = []
+    for f in files:  # the same file named twice (a folder and a glob, say) is read once
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return ImageSet(unique)

@@ -1,0 +1,260 @@
+"""Read and write .pt / .safetensors / .npy / .npz: atomic writes, safe loads.
+
+Writers never leave a partial file (temporary file in the target folder, then a rename),
+never replace an existing file without ``force`` and never write over one of the inputs.
+Readers never execute pickled code: .pt is loaded with ``weights_only=True``, numpy files
+with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from .bundle import Bundle
+from .errors import InputError, OutputError
+
+FORMATS = (".pt", ".safetensors", ".npy", ".npz")
+META_KEY = "tensortool"  # safetensors header metadata key holding the JSON meta
+_NUMPY_LACKS = {torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2}
+
+
+def output_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".pth":
+        suffix = ".pt"
+    if suffix not in FORMATS:
+        raise OutputError(f"unknown output format {Path(path).suffix!r}", path,
+                          hint="use .pt, .safetensors, .npy or .npz")
+    return suffix
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(path: str | Path, *, force: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
+    """Refuse an output that exists (without ``force``), is an input, or has no folder."""
+    out = Path(path)
+    for source in inputs:
+        if _same_file(out, Path(source)) or out.resolve() == Path(source).resolve():
+            raise OutputError("the output is one of the inputs; refusing to overwrite it, even with --force", out)
+    if out.is_dir():
+        raise OutputError("the output is a directory", out)
+    if out.exists() and not force:
+        raise OutputError("already exists", out, hint="use --force to replace it")
+    if not out.parent.is_dir():
+        raise OutputError(f"folder {str(out.parent)!r} does not exist", out)
+    return out
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, force: bool = False,
+                 inputs: Iterable[str | Path] = ()) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place.
+
+    Without ``force`` the final step is a hard link, which fails if ``path`` appeared in the
+    meantime, so a file created by someone else is never clobbered.
+    """
+    out = check_output(path, force=force, inputs=inputs)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        if force:
+            os.replace(tmp, out)
+        else:
+            try:
+                os.link(tmp, out)
+            except FileExistsError:
+                raise OutputError("already exists", out, hint="use --force to replace it") from None
+            except OSError:  # filesystems without hard links
+                if out.exists():
+                    raise OutputError("already exists", out, hint="use --force to replace it") from None
+                os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
+                 inputs: Iterable[str | Path] = ()) -> Path:
+    """Write ``bundle`` in the format its suffix names, atomically.
+
+    .pt: ``{name: tensor, ..., "meta": dict}`` (``torch.load(path, weights_only=True)`` reads it);
+    .safetensors: the tensors, meta JSON-encoded under the header metadata key ``tensortool``;
+    .npy: the primary tensor only; .npz: every tensor plus ``meta`` as a JSON string.
+
+    >>> write_bundle(Bundle({"x": torch.ones(2)}, {"layout": None}), "/tmp/x.pt", force=True).name
+    'x.pt'
+    """
+    fmt = output_format(path)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in bundle.tensors.items()}
+    if fmt in (".npy", ".npz"):
+        chosen = [bundle.primary] if fmt == ".npy" else list(tensors)
+        for name in chosen:
+            if tensors[name].dtype in _NUMPY_LACKS:
+                raise OutputError(f"numpy has no {str(tensors[name].dtype).removeprefix('torch.')} "
+                                  f"type (tensor {name!r})", path,
+                                  hint="write .pt or .safetensors, or choose --dtype float32")
+    meta_json = json.dumps(bundle.meta)
+
+    def write(tmp: Path) -> None:
+        if fmt == ".pt":
+            torch.save({**tensors, "meta": bundle.meta}, tmp)
+        elif fmt == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(tensors, str(tmp), metadata={META_KEY: meta_json})
+        elif fmt == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, tensors[bundle.primary].numpy(), allow_pickle=False)
+        else:
+            arrays = {name: t.numpy() for name, t in tensors.items()}
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays, meta=np.array(meta_json))
+
+    return atomic_write(path, write, force=force, inputs=inputs)
+
+
+def _sniff_not_a_tensor_file(path: Path, head: bytes) -> None:
+    if head.startswith(b"version https://git-lfs"):
+        raise InputError("this is a Git LFS pointer, not the data file", path, hint="run git lfs pull")
+    if head.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise InputError("this is an HTML page, not a tensor file", path,
+                         hint="the download saved a web page; fetch the raw file")
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Load a .pt/.pth/.safetensors/.npy/.npz file without executing any pickled code.
+
+    Nested dicts and lists of tensors in .pt files get dotted names (``model.layer.weight``);
+    non-tensor values go to ``meta`` (a tensortool ``meta`` dict is taken as it is).
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise InputError("no such file" if not src.exists() else "not a file", src)
+    fmt = src.suffix.lower()
+    with open(src, "rb") as fh:
+        head = fh.read(64)
+    _sniff_not_a_tensor_file(src, head)
+    if fmt in (".pt", ".pth", ".bin", ".ckpt"):
+        return _read_pt(src)
+    if fmt == ".safetensors":
+        return _read_safetensors(src)
+    if fmt == ".npy":
+        return _read_numpy(src, single=True)
+    if fmt == ".npz":
+        return _read_numpy(src, single=False)
+    raise InputError(f"unknown tensor file format {src.suffix!r}", src,
+                     hint="expected .pt, .pth, .safetensors, .npy or .npz")
+
+
+def _read_pt(src: Path) -> Bundle:
+    import pickle
+
+    try:
+        obj = torch.load(src, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        needed = _unsafe_globals(src)
+        detail = f"it needs {', '.join(needed)}" if needed else str(exc).splitlines()[0]
+        raise InputError(f"refusing to unpickle objects outside torch's safe list: {detail}", src,
+                         hint="tensortool never executes pickled code") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(f"not a readable torch file: {str(exc).splitlines()[0]}", src) from None
+    tensors: dict[str, torch.Tensor] = {}
+    other: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    if isinstance(obj, dict) and isinstance(obj.get("meta"), dict):
+        meta = dict(obj["meta"])
+        obj = {k: v for k, v in obj.items() if k != "meta"}
+    _flatten(obj, "", tensors, other)
+    if other:
+        meta.setdefault("other", other)
+    return Bundle(tensors, meta)
+
+
+def _unsafe_globals(src: Path) -> list[str]:
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(src))
+    except Exception:  # legacy (non-zip) files: the error text is all we have
+        return []
+
+
+def _flatten(obj: Any, prefix: str, tensors: dict, other: dict) -> None:
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix or "tensor"] = obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), tensors, other)
+    elif isinstance(obj, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in obj):
+        for i, value in enumerate(obj):
+            _flatten(value, f"{prefix}.{i}" if prefix else str(i), tensors, other)
+    else:
+        other[prefix or "value"] = obj if isinstance(obj, (int, float, str, bool, type(None))) else repr(obj)
+
+
+def _read_safetensors(src: Path) -> Bundle:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(src), framework="pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"not a valid safetensors file: {exc}", src) from None
+    meta: dict[str, Any] = {}
+    if META_KEY in header:
+        try:
+            meta = json.loads(header[META_KEY])
+        except json.JSONDecodeError:
+            raise InputError(f"header metadata {META_KEY!r} is not valid JSON", src) from None
+    rest = {k: v for k, v in header.items() if k != META_KEY}
+    if rest:
+        meta.setdefault("safetensors_metadata", rest)
+    return Bundle(tensors, meta)
+
+
+def _read_numpy(src: Path, *, single: bool) -> Bundle:
+    try:
+        if single:
+            arrays = {"array": np.load(src, allow_pickle=False)}
+        else:
+            with np.load(src, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise InputError("holds pickled Python objects; refusing to load them", src) from None
+        raise InputError(f"not a readable numpy file: {exc}", src) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"not a readable numpy file: {exc}", src) from None
+    meta: dict[str, Any] = {}
+    if "meta" in arrays and arrays["meta"].dtype.kind == "U" and arrays["meta"].ndim == 0:
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+        except json.JSONDecodeError:
+            pass
+    tensors = {}
+    for name, arr in arrays.items():
+        try:
+            tensors[name] = torch.from_numpy(np.ascontiguousarray(arr))
+        except TypeError:
+            raise InputError(f"array {name!r} has dtype {arr.dtype}, which torch cannot hold", src) from None
+    return Bundle(tensors, meta)
