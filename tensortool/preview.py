@@ -36,7 +36,7 @@ def _display_uint8(bundle: Bundle, limit: int) -> torch.Tensor:
         mean = torch.tensor(norm["mean"], dtype=torch.float32).expand(c).view(1, -1, 1, 1)
         std = torch.tensor(norm["std"], dtype=torch.float32).expand(c).view(1, -1, 1, 1)
         x = x * std + mean
-    if str(meta.get("value_range", "")).startswith("0..1"):
+    if meta.get("scaled"):
         x = x * 255
     elif meta.get("bit_depths") == [16]:
         x = x / 257

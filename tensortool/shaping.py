@@ -28,6 +28,7 @@ class Normalization:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str
+    scale: str | None = None  # "unit" ([0,1] values) or "raw" (0..255 / 0..65535); None: not stated
 
     def for_channels(self, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std as float tensors of length ``channels`` (one value broadcasts)."""
@@ -40,7 +41,7 @@ class Normalization:
         return mean, std
 
     def as_meta(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std), "source": self.source}
+        return {"mean": list(self.mean), "std": list(self.std), "source": self.source, "scale": self.scale}
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:
@@ -60,9 +61,10 @@ def parse_normalization(spec: str) -> Normalization:
     (0.25, 0.25, 0.25)
     """
     if spec.lower() == "imagenet":
-        return Normalization(IMAGENET_MEAN, IMAGENET_STD, "imagenet")
+        return Normalization(IMAGENET_MEAN, IMAGENET_STD, "imagenet", "unit")
+    scale = None
     if spec.lower().endswith(".json") or Path(spec).is_file():
-        mean, std = _read_stats_json(Path(spec))
+        mean, std, scale = _read_stats_json(Path(spec))
         source = spec
     elif "/" in spec:
         mean_text, _, std_text = spec.partition("/")
@@ -75,10 +77,10 @@ def parse_normalization(spec: str) -> Normalization:
         raise OptionError(f"--normalize: {len(mean)} mean value(s) but {len(std)} std value(s)")
     if any(s <= 0 for s in std):
         raise OptionError("--normalize: every std must be > 0")
-    return Normalization(tuple(mean), tuple(std), source)
+    return Normalization(tuple(mean), tuple(std), source, scale)
 
 
-def _read_stats_json(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _read_stats_json(path: Path) -> tuple[tuple[float, ...], tuple[float, ...], str | None]:
     from .errors import InputError
 
     try:
@@ -94,7 +96,10 @@ def _read_stats_json(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
         raise InputError("stats JSON needs lists of numbers under 'mean' and 'std'", path) from None
     if not mean or not all(math.isfinite(v) for v in mean + std):
         raise InputError("stats JSON 'mean'/'std' must be non-empty lists of finite numbers", path)
-    return mean, std
+    scale = data.get("scale")
+    if scale not in (None, "unit", "raw"):
+        raise InputError(f"stats JSON 'scale' must be \"unit\" or \"raw\", not {scale!r}", path)
+    return mean, std, scale
 
 
 def to_layout(chw: torch.Tensor, layout: str) -> torch.Tensor:

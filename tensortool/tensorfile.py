@@ -118,7 +118,10 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
 
     def write(tmp: Path) -> None:
         if fmt == ".pt":
-            torch.save({**tensors, "meta": bundle.meta}, tmp)
+            # Through a handle: given a path, torch.save names the archive's inner folder after
+            # the (random, temporary) file name, and identical data would give different bytes.
+            with open(tmp, "wb") as fh:
+                torch.save({**tensors, "meta": bundle.meta}, fh)
         elif fmt == ".safetensors":
             from safetensors.torch import save_file
 

@@ -67,15 +67,20 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _torchvision_mode(kind: str, mode: str, data: torch.Tensor):
+def _png_palette(data: torch.Tensor) -> tuple[bool, bool]:
+    """(is a palette PNG, has a tRNS chunk) from the IHDR colour type and the chunk list."""
+    if data.numel() <= 25 or int(data[25]) != 3:
+        return False, False
+    return True, b"tRNS" in bytes(data[: min(data.numel(), 1 << 16)].numpy())
+
+
+def _torchvision_mode(kind: str, mode: str, palette: tuple[bool, bool]):
     from torchvision.io import ImageReadMode
 
     if mode != "unchanged":
         return {"rgb": ImageReadMode.RGB, "gray": ImageReadMode.GRAY, "rgba": ImageReadMode.RGB_ALPHA}[mode]
-    if kind == "png" and data.numel() > 25 and int(data[25]) == 3:
-        # Palette PNG: torchvision's UNCHANGED returns the packed palette indices, not colours.
-        has_alpha = b"tRNS" in bytes(data[: min(data.numel(), 1 << 16)].numpy())
-        return ImageReadMode.RGB_ALPHA if has_alpha else ImageReadMode.RGB
+    if palette[0]:  # torchvision's UNCHANGED returns the packed palette indices, not colours
+        return ImageReadMode.RGB_ALPHA if palette[1] else ImageReadMode.RGB
     if kind == "gif":
         return ImageReadMode.RGB
     return ImageReadMode.UNCHANGED
@@ -87,16 +92,25 @@ def _clean(message: str) -> str:
     return re.sub(r"^[\w]+, \S+\.cpp:\d+, ", "", first)
 
 
-def _decode_torchvision(data: torch.Tensor, kind: str, mode: str) -> torch.Tensor:
+def _decode_torchvision(data: torch.Tensor, kind: str, mode: str) -> torch.Tensor | None:
+    """torchvision's decode, or None where it cannot honour ``mode`` (then PIL decodes)."""
     from torchvision.io import ImageReadMode, decode_image as tv_decode
 
-    tv_mode = _torchvision_mode(kind, mode, data)
+    if kind == "webp" and mode == "gray":
+        return None  # torchvision's WebP decoder ignores GRAY and returns the colours
+    palette = _png_palette(data) if kind == "png" else (False, False)
+    # RGB plus an opaque alpha where torchvision's RGB_ALPHA fails: JPEG (refused) and palette
+    # PNGs without transparency (torchvision 0.29 returns uninitialised memory for the alpha).
+    add_alpha = mode == "rgba" and (kind == "jpeg" or (palette[0] and not palette[1]))
+    tv_mode = ImageReadMode.RGB if add_alpha else _torchvision_mode(kind, mode, palette)
     img = tv_decode(data, mode=tv_mode, apply_exif_orientation=True)
     if img.dim() == 4:  # animated GIF/WebP: the first frame
         img = img[0]
     if kind == "jpeg" and mode == "unchanged" and img.shape[0] == 4:
         # A CMYK JPEG; "unchanged" means the colours, not the ink separations.
         img = tv_decode(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    if add_alpha:
+        img = torch.cat([img, torch.full_like(img[:1], 255)])
     return img
 
 
@@ -155,7 +169,9 @@ def decode_image(data: torch.Tensor, mode: str = "rgb", path: str | Path | None 
     first_error = None
     if kind:
         try:
-            return _decode_torchvision(data, kind, mode)
+            img = _decode_torchvision(data, kind, mode)
+            if img is not None:
+                return img
         except RuntimeError as exc:
             first_error = _clean(str(exc))
     try:
@@ -356,10 +372,11 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
         normalize = parse_normalization(normalize)
     if normalize is not None and out_dtype == torch.uint8:
         raise OptionError("--normalize needs a floating-point --dtype, not uint8")
-    if normalize is not None and scale is False:
-        raise OptionError("--normalize with --no-scale: the statistics describe scaled [0,1] values",
-                          hint="drop --no-scale, or give MEAN/STD in raw units and accept that")
     do_scale = (out_dtype != torch.uint8) if scale is None else scale
+    if normalize is not None and normalize.scale == ("raw" if do_scale else "unit"):
+        raise OptionError(f"the statistics in {normalize.source} describe {normalize.scale} values, but the "
+                          f"images are {'scaled to [0,1]' if do_scale else 'raw (--no-scale)'}",
+                          hint="drop --no-scale" if not do_scale else "add --no-scale")
     options = ImageOptions(mode, tuple(int(v) for v in resize) if resize else None,
                            tuple(int(v) for v in center_crop) if center_crop else None)
     if workers is not None and workers < 1:
@@ -390,7 +407,8 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
     tensors = {"images": images}
     meta: dict[str, Any] = {
         "layout": layout, "mode": mode, "dtype": dtype,
-        "value_range": _value_range(out_dtype, do_scale, {r[1] for r in results if r}),
+        "scaled": do_scale,
+        "value_range": _value_range(out_dtype, do_scale, {r[1] for r in results if r}, normalize is not None),
         "bit_depths": sorted({r[1] for r in results if r}),
         "normalize": normalize.as_meta() if normalize else None,
         "resize": list(options.resize) if options.resize else None,
@@ -416,9 +434,12 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
     return Bundle(tensors, meta, primary="images")
 
 
-def _value_range(dtype: torch.dtype, scale: bool, depths: set[int]) -> str:
+def _value_range(dtype: torch.dtype, scale: bool, depths: set[int], normalized: bool) -> str:
     if dtype == torch.uint8:
-        return "0..255"
-    if scale:
-        return "0..1 (divided by 255 for 8-bit, 65535 for 16-bit images)"
-    return "0..65535" if depths == {16} else ("0..255" if depths == {8} else "raw: 0..255 (8-bit), 0..65535 (16-bit)")
+        text = "0..255 (raw 8-bit values)" if not scale or depths == {8} else "0..255 (16-bit images as round(x/257))"
+    elif scale:
+        text = "0..1 (x/255 for 8-bit, x/65535 for 16-bit images)"
+    else:
+        text = {frozenset({8}): "0..255 (raw)", frozenset({16}): "0..65535 (raw)"}.get(
+            frozenset(depths), "raw: 0..255 (8-bit), 0..65535 (16-bit)")
+    return f"(x - mean) / std of {text}" if normalized else text
