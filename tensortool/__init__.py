@@ -5,14 +5,13 @@
 >>> tensortool.write_bundle(batch, "batch.safetensors")  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
-from .bundle import Bundle, summarize, tensor_summary  # noqa: E402
-from .errors import InputError, OptionError, OutputError, TensortoolError  # noqa: E402
-from .preview import write_preview  # noqa: E402
-from .shaping import Normalization, parse_normalization  # noqa: E402
-from .sources.image import ImageOptions, load_images, read_image  # noqa: E402
-from .tensorfile import read_bundle, write_bundle  # noqa: E402
+from ._version import __version__
+from .bundle import Bundle, summarize, tensor_summary
+from .errors import InputError, OptionError, OutputError, TensortoolError
+from .preview import write_preview
+from .shaping import Normalization, parse_normalization
+from .sources.image import ImageOptions, load_images, read_image
+from .tensorfile import read_bundle, write_bundle
 
 __all__ = [
     "Bundle", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",

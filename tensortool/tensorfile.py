@@ -58,6 +58,20 @@ def check_output(path: str | Path, *, force: bool = False, inputs: Iterable[str 
     return out
 
 
+def check_tensor_output(path: str | Path, *, force: bool = False, inputs: Iterable[str | Path] = (),
+                        dtypes: Iterable[torch.dtype] = ()) -> str:
+    """Everything about a tensor output that can be checked before any work: the format, the
+    file itself (see :func:`check_output`) and whether the format can hold ``dtypes``."""
+    fmt = output_format(path)
+    check_output(path, force=force, inputs=inputs)
+    if fmt in (".npy", ".npz"):
+        for dtype in dtypes:
+            if dtype in _NUMPY_LACKS:
+                raise OutputError(f"numpy has no {str(dtype).removeprefix('torch.')} type", path,
+                                  hint="write .pt or .safetensors, or choose --dtype float32")
+    return fmt
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], *, force: bool = False,
                  inputs: Iterable[str | Path] = ()) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place.
@@ -105,15 +119,9 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
     >>> write_bundle(Bundle({"x": torch.ones(2)}, {"layout": None}), "/tmp/x.pt", force=True).name
     'x.pt'
     """
-    fmt = output_format(path)
     tensors = {name: t.detach().cpu().contiguous() for name, t in bundle.tensors.items()}
-    if fmt in (".npy", ".npz"):
-        chosen = [bundle.primary] if fmt == ".npy" else list(tensors)
-        for name in chosen:
-            if tensors[name].dtype in _NUMPY_LACKS:
-                raise OutputError(f"numpy has no {str(tensors[name].dtype).removeprefix('torch.')} "
-                                  f"type (tensor {name!r})", path,
-                                  hint="write .pt or .safetensors, or choose --dtype float32")
+    written = [bundle.primary] if output_format(path) == ".npy" else list(tensors)
+    fmt = check_tensor_output(path, force=force, inputs=inputs, dtypes=[tensors[n].dtype for n in written])
     meta_json = json.dumps(bundle.meta)
 
     def write(tmp: Path) -> None:

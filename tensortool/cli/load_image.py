@@ -11,7 +11,7 @@ import typer
 from ..preview import write_preview
 from ..shaping import DTYPES, LAYOUTS
 from ..sources.image import MODES, load_images
-from ..tensorfile import check_output, write_bundle
+from ..tensorfile import check_output, check_tensor_output, write_bundle
 from . import render
 from .options import Force, Json, Output, Quiet, sizes
 
@@ -53,9 +53,10 @@ def load_image(
     resize_size = sizes(resize, square=False)
     crop_size = sizes(center_crop, square=True)
     with render.guard():
-        for target in (output, preview):
-            if target is not None:
-                check_output(target, force=force, inputs=paths)
+        if output is not None:  # fail before any decoding, not after
+            check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
+        if preview is not None:
+            check_output(preview, force=force, inputs=paths)
         started = time.perf_counter()
         with render.progress("decoding", quiet) as on_progress:
             bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,

@@ -203,3 +203,17 @@ def test_preview_must_be_png(tmp_path):
 def test_quiet_and_no_tty_print_no_progress():
     result = run("load-image", PHOTOS, "--quiet")
     assert result.exit_code == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize("args,match", [(["-o", "x.h5"], "unknown output format"),
+                                        (["-o", "x.npy", "--dtype", "bfloat16"], "numpy has no bfloat16")])
+def test_output_problems_reported_before_decoding(tmp_path, monkeypatch, args, match):
+    import tensortool.cli.load_image as command
+
+    def never(*a, **k):
+        raise AssertionError("images were decoded before the output was checked")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(command, "load_images", never)
+    result = run("load-image", PHOTOS, *args)
+    assert result.exit_code == 1 and match in result.stderr and list(tmp_path.iterdir()) == []
