@@ -67,7 +67,7 @@ def progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | N
             if elapsed < 1.0 or done >= total:
                 return
             bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
+                           TextColumn("{task.fields[rate]} images/s"), TimeRemainingColumn(),
                            console=stderr, transient=True)
             state["bar"], state["task"] = bar, bar.add_task(label, total=total, rate="-")
             bar.start()
