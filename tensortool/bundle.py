@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .stats import Moments
+from .moments import Moments
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -86,36 +86,35 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def map_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, torch.Tensor], T], *,
-               workers: int | None = None, skip_bad: bool = False,
-               progress: Progress | None = None) -> tuple[list[T | None], list[tuple[int, str]]]:
-    """Read every file and call ``fn(index, image)`` on it in a worker thread.
+def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, torch.Tensor], T], *,
+                workers: int | None = None, skip_bad: bool = False,
+                progress: Progress | None = None) -> Iterator[tuple[int, T | None, str | None]]:
+    """Read every file, call ``fn(index, image)`` on it in a worker thread, and yield
+    ``(index, result, None)`` in file order, or ``(index, None, reason)`` for a file skipped
+    with ``skip_bad`` (otherwise a bad file raises InputError).
 
-    Returns the results in file order (None for a skipped file) and the skipped files as
-    ``(index, reason)``. A bad file raises InputError unless ``skip_bad``. At most a few
-    images per worker are in flight, so memory does not grow with the number of files.
+    At most a few images per worker are in flight, so memory does not grow with the number
+    of files, and the consumer sees results in the same order whatever ``workers`` is.
     """
     workers = workers or default_workers()
-    results: list[T | None] = [None] * len(files)
-    bad: list[tuple[int, str]] = []
 
     def task(i: int) -> T:
         return fn(i, read_image(files[i], options))
 
-    def settle(i: int, run: Callable[[], T]) -> None:
+    def settle(i: int, run: Callable[[], T]) -> tuple[int, T | None, str | None]:
         try:
-            results[i] = run()
+            return i, run(), None
         except InputError as exc:
             if not skip_bad:
                 raise
-            bad.append((i, exc.message))
+            return i, None, exc.message
 
     if workers == 1:
         for i in range(len(files)):
-            settle(i, lambda i=i: task(i))
+            yield settle(i, lambda i=i: task(i))
             if progress:
                 progress(i + 1, len(files))
-        return results, bad
+        return
     with ThreadPoolExecutor(workers, thread_name_prefix="tensortool-decode") as pool:
         pending: deque = deque()
         upcoming = iter(range(len(files)))
@@ -124,21 +123,18 @@ def map_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, 
                 pending.append((i, pool.submit(task, i)))
                 if len(pending) >= workers * 4:
                     break
-            done = 0
             while pending:
                 i, future = pending.popleft()
-                settle(i, future.result)
+                item = settle(i, future.result)
                 nxt = next(upcoming, None)
                 if nxt is not None:
                     pending.append((nxt, pool.submit(task, nxt)))
-                done += 1
+                yield item
                 if progress:
-                    progress(done, len(files))
-        except BaseException:
+                    progress(i + 1, len(files))
+        finally:  # an error, or a consumer that stopped early: drop the queued work
             for _, future in pending:
                 future.cancel()
-            raise
-    return results, bad
 
 
 # --- the batch ----------------------------------------------------------------------------
@@ -254,8 +250,13 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
                           hint="use nchw or nhwc for a batch")
 
     batch = _Batch(found.files, layout=layout, dtype=out_dtype, scale=do_scale, normalization=normalize)
-    results, bad = map_images(found.files, options, batch.place, workers=workers,
-                              skip_bad=skip_bad, progress=progress)
+    results: list[tuple[tuple[int, ...], int] | None] = [None] * len(found.files)
+    bad: list[tuple[int, str]] = []
+    for i, result, reason in iter_images(found.files, options, batch.place, workers=workers,
+                                         skip_bad=skip_bad, progress=progress):
+        results[i] = result
+        if reason is not None:
+            bad.append((i, reason))
     shapes = [r[0] if r else None for r in results]
     if len({s for s in shapes if s is not None}) > 1:
         raise _size_error(found.files, shapes)

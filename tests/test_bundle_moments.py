@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from tensortool import Bundle, summarize, tensor_summary
-from tensortool.stats import Moments
+from tensortool.moments import Moments
 
 
 def test_moments_match_float64_two_pass():
@@ -37,7 +37,7 @@ def test_merge_of_parts_equals_whole(sizes, seed):
 
 
 def test_chunking_does_not_change_the_result(monkeypatch):
-    import tensortool.stats as stats
+    import tensortool.moments as stats
 
     x = torch.rand(7, 3, 33, 17)
     big = Moments.of(x, 1)
