@@ -11,10 +11,11 @@ from .errors import InputError, OptionError, OutputError, TensortoolError
 from .preview import write_preview
 from .shaping import Normalization, parse_normalization
 from .sources.image import ImageOptions, load_images, read_image
+from .stats import DatasetStats, dataset_stats, merge_stats
 from .tensorfile import read_bundle, write_bundle
 
 __all__ = [
-    "Bundle", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
-    "TensortoolError", "__version__", "load_images", "parse_normalization", "read_bundle",
+    "Bundle", "DatasetStats", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
+    "TensortoolError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
 ]

@@ -9,6 +9,7 @@ import typer
 from .._version import __version__
 from .info import info
 from .load_image import load_image
+from .stats import stats
 
 app = typer.Typer(
     name="tensortool",
@@ -34,6 +35,7 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 
 app.command("load-image")(load_image)
 app.command("info")(info)
+app.command("stats")(stats)
 
 
 def main() -> None:

@@ -157,3 +157,29 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
         stdout.print(f"[bold]{escape(key)}[/] {escape(_meta_text(value))}")
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
+
+
+def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path | None, seconds: float,
+                 as_json: bool) -> None:
+    """Print a stats result: a per-channel table and the Normalize line, or the JSON document."""
+    for message in doc.get("warnings") or []:
+        warn(message)
+    if as_json:
+        sys.stdout.write(json.dumps({**doc, "output": str(output) if output else None,
+                                     "seconds": round(seconds, 6)}) + "\n")
+        return
+    scale = {"unit": "values scaled to [0,1]", "raw": "raw values", None: "values as stored"}[doc["scale"]]
+    table = Table(title=f"per-channel statistics ({scale}; std with ddof={doc['ddof']})", title_justify="left")
+    for col in ("channel", "mean", "std", "min", "max"):
+        table.add_column(col, justify="right")
+    for c, row in enumerate(zip(doc["mean"], doc["std"], doc["min"], doc["max"])):
+        table.add_row(str(c), *(f"{v:.6g}" for v in row))
+    stdout.print(table)
+    stdout.print(f"[bold]images[/] {doc['count']} · [bold]values per channel[/] {doc['values_per_channel']:,}")
+    if doc.get("shard"):
+        stdout.print(f"[bold]shard[/] {doc['shard'][0]}/{doc['shard'][1]}")
+    for item in doc.get("skipped") or []:
+        stdout.print(f"  skipped {escape(item['file'])}: {escape(item['error'])}")
+    stdout.print(escape(normalize_line))
+    where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
+    stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
