@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from itertools import islice
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,11 +80,28 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
     return img
 
 
-def default_workers() -> int:
+SMALL_FILE_BYTES = 3 * 1024
+
+
+def default_workers(files: Sequence[Path] = ()) -> int:
+    """All cores, except for datasets of tiny files (median of the first 32 under 3 KiB, e.g.
+    CIFAR's 32x32 PNGs): there the per-file work is mostly Python holding the GIL, and two
+    threads only convoy on it. Measured on 2 cores (µs per image, 1 vs 2 threads): 32x32 PNG
+    1.8 KiB 95 vs 128; 96x96 JPEG 1.9 KiB 133 vs 181; 48x48 PNG 3.2 KiB 147 vs 142; 64x64 PNG
+    5.5 KiB 182 vs 151; 256x256 JPEG 14.5 KiB about 2x faster with two."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    sizes = []
+    for path in files[:32]:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            pass
+    if sizes and sorted(sizes)[len(sizes) // 2] < SMALL_FILE_BYTES:
+        return 1
+    return cores
 
 
 def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, torch.Tensor], T], *,
@@ -96,44 +114,49 @@ def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int,
     At most a few images per worker are in flight, so memory does not grow with the number
     of files, and the consumer sees results in the same order whatever ``workers`` is.
     """
-    workers = workers or default_workers()
+    workers = workers or default_workers(files)
 
-    def task(i: int) -> T:
-        return fn(i, read_image(files[i], options))
-
-    def settle(i: int, run: Callable[[], T]) -> tuple[int, T | None, str | None]:
+    def one(i: int) -> tuple[int, T | None, InputError | None]:
         try:
-            return i, run(), None
+            return i, fn(i, read_image(files[i], options)), None
         except InputError as exc:
-            if not skip_bad:
-                raise
-            return i, None, exc.message
+            return i, None, exc
+
+    def settle(item: tuple[int, T | None, InputError | None]) -> tuple[int, T | None, str | None]:
+        i, result, exc = item
+        if exc is None:
+            return i, result, None
+        if not skip_bad:
+            raise exc
+        return i, None, exc.message
 
     if workers == 1:
         for i in range(len(files)):
-            yield settle(i, lambda i=i: task(i))
+            yield settle(one(i))
             if progress:
                 progress(i + 1, len(files))
         return
+    # Several files per task: one future per small file costs more than decoding it.
+    chunk = max(1, min(32, len(files) // (workers * 32)))
+    starts = iter(range(0, len(files), chunk))
+
+    def task(start: int) -> list[tuple[int, T | None, InputError | None]]:
+        return [one(i) for i in range(start, min(start + chunk, len(files)))]
+
     with ThreadPoolExecutor(workers, thread_name_prefix="tensortool-decode") as pool:
-        pending: deque = deque()
-        upcoming = iter(range(len(files)))
+        pending: deque = deque(pool.submit(task, start) for start in islice(starts, workers * 4))
         try:
-            for i in upcoming:
-                pending.append((i, pool.submit(task, i)))
-                if len(pending) >= workers * 4:
-                    break
             while pending:
-                i, future = pending.popleft()
-                item = settle(i, future.result)
-                nxt = next(upcoming, None)
+                items = pending.popleft().result()
+                nxt = next(starts, None)
                 if nxt is not None:
-                    pending.append((nxt, pool.submit(task, nxt)))
-                yield item
-                if progress:
-                    progress(i + 1, len(files))
+                    pending.append(pool.submit(task, nxt))
+                for item in items:
+                    yield settle(item)
+                    if progress:
+                        progress(item[0] + 1, len(files))
         finally:  # an error, or a consumer that stopped early: drop the queued work
-            for _, future in pending:
+            for future in pending:
                 future.cancel()
 
 

@@ -200,6 +200,29 @@ def test_workers_give_identical_output(tree, tmp_path):
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 17, 70])
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_iter_images_yields_every_file_once_in_order(tmp_path, count, workers):
+    from tensortool.sources.image import ImageOptions, iter_images
+
+    files = []
+    for i in range(count):
+        Image.fromarray(np.full((2, 2), i, np.uint8)).save(tmp_path / f"{i:03d}.png")
+        files.append(tmp_path / f"{i:03d}.png")
+    seen = [(i, r) for i, r, _ in iter_images(files, ImageOptions(mode="gray"), lambda i, img: int(img[0, 0, 0]),
+                                               workers=workers)]
+    assert seen == [(i, i) for i in range(count)]
+
+
+def test_tiny_files_default_to_one_worker(tmp_path, flat):
+    from tensortool.sources.image import default_workers
+
+    assert default_workers(sorted(flat.iterdir())) == 1  # a few hundred bytes each
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(big)
+    assert default_workers([big]) >= 1 and default_workers([big]) == default_workers()
+
+
 def test_bad_file_fails_or_is_skipped(flat):
     (flat / "zz_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(InputError) as info:
