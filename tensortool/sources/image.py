@@ -70,13 +70,14 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
     >>> read_image("samples/special/gray.png", ImageOptions(mode="rgb")).shape  # doctest: +SKIP
     torch.Size([3, 48, 64])
     """
-    import torchvision.transforms.v2.functional as F
-
     img = decode_image(_read_bytes(Path(path)), options.mode, path)
-    if options.resize is not None:
-        img = F.resize(img, list(options.resize), antialias=True)
-    if options.center_crop is not None:
-        img = F.center_crop(img, list(options.center_crop))
+    if options.resize is not None or options.center_crop is not None:
+        import torchvision.transforms.v2.functional as F  # 0.2 s to import: only when needed
+
+        if options.resize is not None:
+            img = F.resize(img, list(options.resize), antialias=True)
+        if options.center_crop is not None:
+            img = F.center_crop(img, list(options.center_crop))
     return img
 
 
