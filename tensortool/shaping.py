@@ -136,9 +136,14 @@ def convert_into(out: torch.Tensor, chw: torch.Tensor, *, layout: str, scale: bo
     full = 255 if chw.dtype == torch.uint8 else 65535
     direct = out.dtype == work and normalization is None
     x = out if direct else torch.empty(src.shape, dtype=work)
-    x.copy_(src)
-    if scale:
-        x.div_(full)
+    if scale and work == torch.float32:
+        # One pass, bit-identical to src.float() / full (tests check); 3x faster than copy + div.
+        # Not for float64: there torch divides in float32 and then widens.
+        torch.div(src, full, out=x)
+    else:
+        x.copy_(src)
+        if scale:
+            x.div_(full)
     if normalization is not None:
         mean, std = normalization
         shape = (-1, 1, 1) if layout in ("nchw", "chw") else (1, 1, -1)
