@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from ._version import __version__
+from .bundle import channel_dim as channel_dim_of
 from .errors import InputError, OptionError
 from .moments import IntegerSums, Moments
 from .sources.image import ImageOptions, Progress, iter_images
@@ -177,11 +178,14 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
     return result
 
 
-def _channel_axis(t: torch.Tensor, channel_dim: int | None) -> int | None:
+def _channel_axis(t: torch.Tensor, channel_dim: int | None, layout: str | None) -> int | None:
     if channel_dim is not None:
         if not -t.dim() <= channel_dim < t.dim():
             raise OptionError(f"--channel-dim {channel_dim} is out of range for a {t.dim()}-D tensor")
         return channel_dim % t.dim()
+    from_meta = channel_dim_of(layout, t.dim())  # e.g. nhwc or hwc written by load-image
+    if from_meta is not None:
+        return from_meta
     return {1: None, 2: 1, 3: 0}.get(t.dim(), 1)  # N×F columns, C×H×W, N×C×H×W, N×C×D×H×W
 
 
@@ -200,7 +204,8 @@ def _tensor_stats(paths: Sequence[str | Path], *, key: str | None, channel_dim: 
         t = bundle[name]
         if t.is_complex() or t.dim() == 0 and t.numel() == 0:
             raise InputError(f"tensor {name!r} ({t.dtype}) has no statistics", path)
-        axis = _channel_axis(t, channel_dim)
+        layout = bundle.meta.get("layout") if name == bundle.primary else None
+        axis = _channel_axis(t, channel_dim, layout)
         part = Moments.of(t, axis)
         if total is not None and part.count.numel() != total.count.numel():
             raise InputError(f"tensor {name!r} has {part.count.numel()} channel(s), the earlier files "

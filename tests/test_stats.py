@@ -136,3 +136,10 @@ def test_mixed_channels_and_skip_bad(tmp_path):
     assert result.images == 1 and result.skipped[0]["file"].endswith("truncated.jpg")
     with pytest.raises(InputError, match="truncated"):
         dataset_stats([SPECIAL / "gray.png", SPECIAL / "truncated.jpg"])
+
+
+def test_layout_meta_picks_the_channel_axis(tmp_path):
+    write_bundle(load_images(PHOTOS, layout="nhwc"), tmp_path / "nhwc.safetensors")
+    doc = dataset_stats(tmp_path / "nhwc.safetensors").to_json()
+    assert len(doc["mean"]) == 3
+    assert np.allclose(doc["mean"], dataset_stats(PHOTOS).to_json()["mean"], rtol=1e-6)

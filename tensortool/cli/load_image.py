@@ -10,18 +10,17 @@ import typer
 
 from ..preview import write_preview
 from ..shaping import DTYPES, LAYOUTS
-from ..sources.image import MODES, load_images
+from ..sources.image import load_images
 from ..tensorfile import check_output, check_tensor_output, write_bundle
 from . import render
-from .options import Force, Json, Output, Quiet, sizes
+from .options import CenterCrop, Force, Json, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
 
 
 def load_image(
     paths: Annotated[list[str], typer.Argument(
         help="Image files, folders (searched recursively) or glob patterns. One folder of class "
              "sub-folders is read as an ImageFolder tree and also yields labels.", show_default=False)],
-    mode: Annotated[Literal[MODES], typer.Option(
-        help="rgb: alpha dropped, gray expanded; gray; rgba; unchanged: the file's own channels.")] = "rgb",
+    mode: Mode = "rgb",
     layout: Annotated[Literal[LAYOUTS], typer.Option(
         help="Axis order; chw/hwc only for a single image.")] = "nchw",
     dtype: Annotated[Literal[tuple(DTYPES)], typer.Option(
@@ -32,16 +31,12 @@ def load_image(
     normalize: Annotated[Optional[str], typer.Option(
         help="'imagenet', a stats JSON file (keys mean, std), or MEAN/STD such as "
              "0.485,0.456,0.406/0.229,0.224,0.225; applied after scaling.")] = None,
-    resize: Annotated[Optional[str], typer.Option(
-        help="H,W for an exact size, or N to set the shorter side to N (aspect kept); antialiased.")] = None,
-    center_crop: Annotated[Optional[str], typer.Option("--center-crop",
-        help="H,W (or N for N,N), after --resize.")] = None,
+    resize: Resize = None,
+    center_crop: CenterCrop = None,
     one_hot: Annotated[bool, typer.Option("--one-hot",
         help="Add labels_onehot (float32 N×K) for an ImageFolder tree.")] = False,
-    workers: Annotated[Optional[int], typer.Option(min=1,
-        help="Decoding threads (default: all cores). The output is identical whatever the number.")] = None,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad",
-        help="Skip corrupt or non-image files and list them, instead of failing.")] = False,
+    workers: Workers = None,
+    skip_bad: SkipBad = False,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
     output: Output = None,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
+
+from ..sources.image import MODES
 
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", dir_okay=False,
@@ -14,6 +16,18 @@ Force = Annotated[bool, typer.Option("--force", help="Replace an existing output
 Json = Annotated[bool, typer.Option(
     "--json", help="Print the summary as one JSON object on stdout (progress and warnings go to stderr).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+# How images are read: shared by load-image and stats, so statistics describe what a model sees.
+Mode = Annotated[Literal[MODES], typer.Option(
+    help="rgb: alpha dropped, gray expanded; gray; rgba; unchanged: the file's own channels.")]
+Resize = Annotated[Optional[str], typer.Option(
+    help="H,W for an exact size, or N to set the shorter side to N (aspect kept); antialiased.")]
+CenterCrop = Annotated[Optional[str], typer.Option("--center-crop", help="H,W (or N for N,N), after --resize.")]
+Workers = Annotated[Optional[int], typer.Option(min=1, help=(
+    "Decoding threads (default: all cores; one for tiny files, where it is faster). "
+    "The result is identical whatever the number."))]
+SkipBad = Annotated[bool, typer.Option("--skip-bad",
+    help="Skip corrupt or non-image files and list them, instead of failing.")]
 
 
 def sizes(text: str | None, *, square: bool) -> tuple[int, ...] | None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import OutputError
-from ..sources.image import MODES
 from ..stats import dataset_stats, merge_stats
 from ..tensorfile import atomic_write, check_output
 from . import render
-from .options import Force, Json, Quiet, sizes
+from .options import CenterCrop, Force, Json, Mode, Quiet, Resize, SkipBad, Workers, sizes
 
 
 def stats(
@@ -22,9 +21,9 @@ def stats(
         help="Image files, folders, globs or ImageFolder trees (read as load-image reads them), or "
              "tensor files (.pt/.safetensors/.npy/.npz). `stats merge A.json B.json ...` combines "
              "stats files instead.", show_default=False)],
-    mode: Annotated[Literal[MODES], typer.Option(help="As in load-image.")] = "rgb",
-    resize: Annotated[Optional[str], typer.Option(help="As in load-image: H,W or N.")] = None,
-    center_crop: Annotated[Optional[str], typer.Option("--center-crop", help="As in load-image.")] = None,
+    mode: Mode = "rgb",
+    resize: Resize = None,
+    center_crop: CenterCrop = None,
     raw: Annotated[bool, typer.Option("--raw",
         help="Statistics of raw values (0..255 / 0..65535) instead of [0,1].")] = False,
     unbiased: Annotated[bool, typer.Option("--unbiased",
@@ -33,9 +32,10 @@ def stats(
         help="I/N: only every N-th file starting at I (0-based), for `stats merge` later.")] = None,
     key: Annotated[Optional[str], typer.Option(help="Tensor files: the tensor to describe [default: the main one].")] = None,
     channel_dim: Annotated[Optional[int], typer.Option("--channel-dim",
-        help="Tensor files: the channel axis (default 1 for 4-D/5-D and 2-D, 0 for 3-D; -1 allowed).")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Decoding threads (default: all cores).")] = None,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable files and list them.")] = False,
+        help="Tensor files: the channel axis (default: from the file's layout meta, else 1 for "
+             "4-D/5-D and 2-D, 0 for 3-D; -1 allowed).")] = None,
+    workers: Workers = None,
+    skip_bad: SkipBad = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
         help="Write the stats JSON (read by `load-image --normalize`, merged by `stats merge`).")] = None,
     force: Force = False,
