@@ -89,9 +89,9 @@ class DatasetStats:
 
     def normalize_line(self) -> str:
         """The ready-to-paste torchvision transform."""
-        doc = self.to_json()
-        fmt = lambda values: "[" + ", ".join(f"{v:.6g}" for v in values) + "]"  # noqa: E731
-        return f"transforms.Normalize(mean={fmt(doc['mean'])}, std={fmt(doc['std'])})"
+        m = self.moments()
+        fmt = lambda values: "[" + ", ".join(f"{v:.6g}" for v in values.tolist()) + "]"  # noqa: E731
+        return f"transforms.Normalize(mean={fmt(m.mean)}, std={fmt(m.std())})"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -141,14 +141,13 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
 
 def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: bool, workers: int | None,
                  skip_bad: bool, shard: tuple[int, int] | None, progress: Progress | None) -> DatasetStats:
-    files = find_images(paths).files
+    files = all_files = find_images(paths).files
     if shard:
-        files = files[shard[0]::shard[1]]  # every N-th file of the sorted list
+        files = all_files[shard[0]::shard[1]]  # every N-th file of the sorted list
         if not files:
-            raise InputError(f"shard {shard[0]}/{shard[1]} holds no files ({len(find_images(paths).files)} in all)",
-                             paths[0])
+            raise InputError(f"shard {shard[0]}/{shard[1]} holds no files ({len(all_files)} in all)", paths[0])
     by_depth: dict[int, IntegerSums] = {}
-    first: dict[int, tuple[int, Path]] = {}  # channel count -> first file seen with it
+    first: dict[int, Path] = {}  # channel count -> first file seen with it
     skipped = []
     for i, sums, reason in iter_images(files, options, lambda i, img: (IntegerSums.of(img), img.dtype),
                                        workers=workers, skip_bad=skip_bad, progress=progress):
@@ -156,9 +155,9 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
             skipped.append({"file": str(files[i]), "error": reason})
             continue
         part, dtype = sums
-        first.setdefault(len(part.sums), (len(part.sums), files[i]))
+        first.setdefault(len(part.sums), files[i])
         if len(first) > 1:
-            seen = "; ".join(f"{c} channel(s), e.g. {f}" for c, f in first.values())
+            seen = "; ".join(f"{c} channel(s), e.g. {f}" for c, f in first.items())
             raise OptionError(f"the images differ in channel count: {seen}",
                               hint="pass --mode rgb, gray or rgba")
         bits = 8 if dtype == torch.uint8 else 16

@@ -119,8 +119,9 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
     >>> write_bundle(Bundle({"x": torch.ones(2)}, {"layout": None}), "/tmp/x.pt", force=True).name
     'x.pt'
     """
-    written = [bundle.primary] if output_format(path) == ".npy" else list(bundle.tensors)
-    fmt = check_tensor_output(path, force=force, inputs=inputs, dtypes=[bundle[n].dtype for n in written])
+    fmt = output_format(path)
+    written = [bundle.primary] if fmt == ".npy" else list(bundle.tensors)
+    check_tensor_output(path, force=force, inputs=inputs, dtypes=[bundle[n].dtype for n in written])
     tensors = {name: t.detach().cpu().contiguous() for name, t in bundle.tensors.items()}
     meta_json = json.dumps(bundle.meta)
 
