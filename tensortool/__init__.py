@@ -7,6 +7,7 @@
 
 from ._version import __version__
 from .bundle import Bundle, summarize, tensor_summary
+from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspect_checkpoint
 from .errors import InputError, OptionError, OutputError, TensortoolError
 from .preview import write_preview
 from .shaping import Normalization, parse_normalization
@@ -15,6 +16,7 @@ from .stats import DatasetStats, dataset_stats, merge_stats
 from .tensorfile import read_bundle, write_bundle
 
 __all__ = [
+    "CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint",
     "Bundle", "DatasetStats", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
     "TensortoolError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",

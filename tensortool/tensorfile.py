@@ -79,27 +79,49 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, force: bool
     Without ``force`` the final step is a hard link, which fails if ``path`` appeared in the
     meantime, so a file created by someone else is never clobbered.
     """
-    out = check_output(path, force=force, inputs=inputs)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    return atomic_write_many([path], lambda tmps: write(tmps[0]), force=force, inputs=inputs)[0]
+
+
+def atomic_write_many(paths: list[str | Path], write: Callable[[list[Path]], None], *, force: bool = False,
+                      inputs: Iterable[str | Path] = ()) -> list[Path]:
+    """:func:`atomic_write` for a set of files (a sharded checkpoint): all are written to
+    temporary files first; nothing appears unless ``write`` succeeds for all of them."""
+    inputs = list(inputs)
+    outs = [check_output(p, force=force, inputs=inputs) for p in paths]
+    tmps: list[Path] = []
+    placed: list[Path] = []
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        if force:
-            os.replace(tmp, out)
-        else:
-            try:
-                os.link(tmp, out)
-            except FileExistsError:
-                raise OutputError("already exists", out, hint="use --force to replace it") from None
-            except OSError:  # filesystems without hard links
-                if out.exists():
-                    raise OutputError("already exists", out, hint="use --force to replace it") from None
-                os.replace(tmp, out)
+        for out in outs:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+            os.close(fd)
+            tmps.append(Path(tmp_name))
+        write(tmps)
+        for tmp, out in zip(tmps, outs):
+            os.chmod(tmp, 0o666 & ~_umask())
+            _place(tmp, out, force)
+            placed.append(out)
+    except BaseException:
+        for out in placed:  # an all-or-nothing set: undo the part already placed
+            out.unlink(missing_ok=True)
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
-    return out
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+    return outs
+
+
+def _place(tmp: Path, out: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp, out)
+        return
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise OutputError("already exists", out, hint="use --force to replace it") from None
+    except OSError:  # filesystems without hard links
+        if out.exists():
+            raise OutputError("already exists", out, hint="use --force to replace it") from None
+        os.replace(tmp, out)
 
 
 def _umask() -> int:
@@ -146,7 +168,7 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
     return atomic_write(path, write, force=force, inputs=inputs)
 
 
-def _sniff_not_a_tensor_file(path: Path, head: bytes) -> None:
+def sniff_not_a_tensor_file(path: Path, head: bytes) -> None:
     if head.startswith(b"version https://git-lfs"):
         raise InputError("this is a Git LFS pointer, not the data file", path, hint="run git lfs pull")
     if head.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
@@ -166,7 +188,7 @@ def read_bundle(path: str | Path) -> Bundle:
     fmt = src.suffix.lower()
     with open(src, "rb") as fh:
         head = fh.read(64)
-    _sniff_not_a_tensor_file(src, head)
+    sniff_not_a_tensor_file(src, head)
     if fmt in (".pt", ".pth", ".bin", ".ckpt"):
         return _read_pt(src)
     if fmt == ".safetensors":

@@ -183,3 +183,75 @@ def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path
     stdout.print(escape(normalize_line))
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
+
+
+def ckpt_inspect_report(info: Any, *, as_json: bool) -> None:
+    """Print ``ckpt inspect``: totals, dtypes, the module tree, ties, other entries, tensors."""
+    for message in info.warnings:
+        warn(message)
+    if as_json:
+        sys.stdout.write(json.dumps(info.to_json(), default=_json_default) + "\n")
+        return
+    found = {None: "no state dict found; all tensors listed", "(top level)": "the file is the state dict"}.get(
+        info.state_dict, f"state dict under {info.state_dict!r}")
+    stdout.print(f"[bold]{escape(info.path)}[/] · {info.format} · {_bytes(info.file_bytes)} · {escape(found)}")
+    stdout.print(f"[bold]tensors[/] {info.count:,} · [bold]parameters[/] {info.parameters:,} · "
+                 f"[bold]bytes[/] {_bytes(info.bytes)}")
+    if info.common_prefix:
+        stdout.print(f"every name starts with {info.common_prefix!r} (DataParallel?): "
+                     f"convert with --strip-prefix {info.common_prefix}")
+    dtypes = Table(title="dtypes", title_justify="left")
+    for col in ("dtype", "tensors", "parameters", "bytes"):
+        dtypes.add_column(col, justify="left" if col == "dtype" else "right")
+    for name, d in info.dtypes.items():
+        dtypes.add_row(name, f"{d['tensors']:,}", f"{d['parameters']:,}", _bytes(d["bytes"]))
+    stdout.print(dtypes)
+    if info.modules:
+        modules = Table(title="parameters by module", title_justify="left")
+        for col in ("module", "tensors", "parameters", "bytes"):
+            modules.add_column(col, justify="left" if col == "module" else "right")
+        for row in info.modules:
+            label = "  " * (row["depth"] - 1) + row["module"].rsplit(".", 1)[-1]
+            modules.add_row(escape(label), f"{row['tensors']:,}", f"{row['parameters']:,}", _bytes(row["bytes"]))
+        stdout.print(modules)
+    for group in info.shared:
+        stdout.print(f"[bold]shared[/] {escape(' = '.join(group))} (one storage)")
+    if info.non_contiguous:
+        stdout.print(f"[bold]non-contiguous[/] {escape(_meta_text(info.non_contiguous))}")
+    for key, value in info.other.items():
+        stdout.print(f"[bold]{escape(key)}[/] {escape(_meta_text(value))}")
+    for key, value in info.metadata.items():
+        stdout.print(f"[bold]metadata {escape(key)}[/] {escape(value if len(value) <= 200 else value[:197] + '…')}")
+    if info.tensors:
+        stats = any(t.stats for t in info.tensors)
+        table = Table(title="tensors", title_justify="left")
+        columns = ["name", "shape", "dtype", "bytes"] + (["min", "max", "mean", "std"] if stats else [])
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("name", "shape", "dtype") else "right")
+        for t in info.tensors:
+            row = [escape(t.name), "×".join(map(str, t.shape)) or "scalar", t.dtype, _bytes(t.bytes)]
+            if stats:
+                row += [_fmt((t.stats or {}).get(k)) for k in ("min", "max", "mean", "std")]
+            table.add_row(*row)
+        stdout.print(table)
+
+
+def ckpt_convert_report(result: Any, *, as_json: bool) -> None:
+    """Print ``ckpt convert``: what was written, ties, what was carried and what was left out."""
+    for message in result.warnings:
+        warn(message)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), default=_json_default) + "\n")
+        return
+    stdout.print(f"[bold]converted[/] {escape(result.source)} ({result.source_format}) → "
+                 f"{escape(', '.join(result.outputs))}")
+    stdout.print(f"[bold]tensors[/] {result.tensors:,} · [bold]bytes[/] {_bytes(result.bytes)}"
+                 + (f" · cast to {result.dtype}" if result.dtype else ""))
+    for alias, kept in result.aliases.items():
+        stdout.print(f"[bold]tied[/] {escape(alias)} → {escape(kept)} (stored once, restored as shared)")
+    if result.entries:
+        stdout.print(f"[bold]carried in metadata[/] {escape(', '.join(result.entries))}")
+    for key, why in result.left_out.items():
+        stdout.print(f"[bold]left out[/] {escape(key)}: {escape(why)}")
+    checked = {True: "verified bit-exact by reloading", None: "not verified (--no-verify)"}[result.verified]
+    stdout.print(f"[bold]output[/] {checked} · {result.seconds:.2f} s")

@@ -1,0 +1,238 @@
+"""``ckpt convert``: .pth ↔ .safetensors ↔ sharded, with ties, extras and a bit-exact verify."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from ..errors import InputError, OptionError, OutputError
+from ..tensorfile import atomic_write_many, check_output
+from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
+from .shards import parse_size, plan_shards, shard_names
+from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
+from .structure import Flat, find_state_dict, flatten, select_key, strip_prefix, unflatten
+
+CASTS = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+         "fp32": torch.float32, "float32": torch.float32}
+DEFAULT_SHARD = "5GB"  # Hugging Face's default
+
+
+@dataclass
+class ConvertResult:
+    """What ``ckpt convert`` did (``to_json()`` for ``--json``)."""
+
+    source: str
+    source_format: str
+    outputs: list[str]
+    tensors: int
+    bytes: int
+    aliases: dict[str, str]
+    left_out: dict[str, str]
+    entries: list[str]              # non-tensor entries carried in the metadata
+    dtype: str | None
+    verified: bool | None
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Target:
+    kind: str                       # "pickle", "safetensors" or "sharded"
+    folder: Path
+    stem: str
+    max_bytes: int | None
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = None, key: str | None = None,
+                       strip: str | None = None, include_optimizer: bool = False,
+                       max_shard_size: str | None = None, verify: bool = True, force: bool = False,
+                       allow_globals: Iterable[str] = (), trust_pickle: bool = False) -> ConvertResult:
+    """Convert a checkpoint; the suffixes pick the direction.
+
+    >>> convert_checkpoint("model.pth", "model.safetensors").verified  # doctest: +SKIP
+    True
+    """
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    if dtype is not None and dtype not in CASTS:
+        raise OptionError(f"--dtype {dtype!r}: choose bf16, fp16 or fp32")
+    cast = CASTS[dtype] if dtype else None
+    target = _target(dst, max_shard_size)
+    if target.kind != "sharded":
+        check_output(dst, force=force, inputs=[src])
+    opened = open_checkpoint(src, allow_globals=allow_globals, trust_pickle=trust_pickle)
+    obj = select_key(opened.obj, key, str(src)) if key else opened.obj
+    where = find_state_dict(obj)
+    if strip:
+        obj = strip_prefix(obj, where, strip, str(src))
+    # Optimizer state is left out of a pickle by default; a safetensors file holds it only by choice.
+    keep_optimizer = include_optimizer or kind_of(opened.path) != "pickle"
+    flat = flatten(obj, where, include_optimizer=keep_optimizer, path=str(src))
+    if not flat.tensors:
+        raise InputError("no tensors found in the checkpoint", src)
+    record = {"version": 1, "tree": flat.skeleton, "aliases": flat.aliases, "left_out": flat.left_out,
+              "source": src.name, "dtype": str(cast).removeprefix("torch.") if cast else None}
+    if target.kind == "pickle":
+        outputs = _write_pickle(opened, flat, cast, dst, force, verify, allow_globals)
+    else:
+        metadata = {**opened.metadata, "format": "pt"}
+        outputs = _write_safetensors_set(opened, flat, cast, target, metadata, record, force, verify)
+    entries = [str(k) for k, v in obj.items() if not _holds_tensor(v)] if isinstance(obj, dict) else []
+    _, total = layout(flat.tensors.items(), cast)
+    return ConvertResult(
+        source=str(src), source_format=opened.format, outputs=[str(p) for p in outputs],
+        tensors=len(flat.tensors) + len(flat.aliases), bytes=total,
+        aliases={a: info["of"] for a, info in flat.aliases.items()}, left_out=flat.left_out, entries=entries,
+        dtype=record["dtype"], verified=True if verify else None, seconds=time.perf_counter() - started,
+        warnings=opened.warnings + flat.warnings)
+
+
+def _holds_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_tensor(v) for v in value)
+    return False
+
+
+def _target(dst: Path, max_shard_size: str | None) -> _Target:
+    name = dst.name.lower()
+    if name.endswith(INDEX_SUFFIX):
+        return _Target("sharded", dst.parent, dst.name[:-len(INDEX_SUFFIX)], parse_size(max_shard_size or DEFAULT_SHARD))
+    if dst.is_dir() or (not dst.suffix and not dst.exists()):
+        return _Target("sharded", dst, "model", parse_size(max_shard_size or DEFAULT_SHARD))
+    kind = kind_of(dst)
+    if kind == "safetensors" and max_shard_size:
+        return _Target("sharded", dst.parent, dst.name[:-len(".safetensors")], parse_size(max_shard_size))
+    if max_shard_size:
+        raise OptionError("--max-shard-size needs a .safetensors, *.safetensors.index.json or folder output")
+    return _Target(kind, dst.parent, dst.stem, None)
+
+
+# --- .safetensors (one file or shards) ----------------------------------------------------------
+
+def _write_safetensors_set(opened: Opened, flat: Flat, cast: torch.dtype | None, target: _Target,
+                           metadata: dict[str, str], record: dict[str, Any], force: bool, verify: bool) -> list[Path]:
+    entries, total = layout(flat.tensors.items(), cast)
+    groups = [list(flat.tensors)] if target.max_bytes is None else \
+        plan_shards({n: e.nbytes for n, e in entries.items()}, target.max_bytes)
+    if target.kind == "sharded":
+        target.folder.mkdir(parents=True, exist_ok=True)
+    names = [target.folder / n for n in shard_names(target.stem, len(groups))] if target.kind == "sharded" else \
+        [target.folder / f"{target.stem}.safetensors"]
+    record_text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    index_path = target.folder / f"{target.stem}{INDEX_SUFFIX}"
+    with_index = len(groups) > 1
+    shard_meta = metadata if with_index else {**metadata, META_KEY: record_text}
+    index = {"metadata": {"total_size": total, META_KEY: record_text},
+             "weight_map": {n: names[i].name for i, g in enumerate(groups) for n in g}}
+    paths = names + ([index_path] if with_index else [])
+
+    def write(tmps: list[Path]) -> None:
+        for tmp, group in zip(tmps, groups):
+            with open(tmp, "wb") as fh:
+                write_safetensors(fh, {n: flat.tensors[n] for n in group}, shard_meta, cast)
+            if verify:
+                _verify_safetensors(tmp, {n: flat.tensors[n] for n in group}, shard_meta, cast, opened.path)
+        if with_index:
+            tmps[-1].write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    return atomic_write_many(paths, write, force=force, inputs=opened.files)
+
+
+def _verify_safetensors(path: Path, expected: dict[str, torch.Tensor], metadata: dict[str, str],
+                        cast: torch.dtype | None, src: Path) -> None:
+    """Reload with the safetensors library itself and compare every byte and metadata entry."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            if set(fh.keys()) != set(expected):
+                raise _verify_failed(src, "the written file has different tensor names")
+            if (fh.metadata() or {}) != metadata:
+                raise _verify_failed(src, "the written metadata differs")
+            for name, t in expected.items():
+                _same_tensor(name, fh.get_tensor(name), t.to(cast_dtype(t, cast)), src)
+    except SafetensorError as exc:
+        raise _verify_failed(src, f"safetensors cannot read the output: {exc}") from None
+
+
+def _same_tensor(name: str, got: torch.Tensor, want: torch.Tensor, src: Path) -> None:
+    if got.dtype != want.dtype or got.shape != want.shape or not torch.equal(tensor_bytes(got), tensor_bytes(want)):
+        raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+
+
+def _verify_failed(src: Path, why: str) -> OutputError:
+    return OutputError(f"verify failed: {why}; nothing was written", src)
+
+
+# --- .pt -------------------------------------------------------------------------------------------
+
+def _write_pickle(opened: Opened, flat: Flat, cast: torch.dtype | None, dst: Path, force: bool, verify: bool,
+                  allow_globals: Iterable[str]) -> list[Path]:
+    mapped = opened.format.endswith("safetensors") or "sharded" in opened.format
+    tensors = {}
+    for name, t in flat.tensors.items():
+        out = t.to(cast_dtype(t, cast))
+        # Views of a mapped safetensors file share one storage: torch.save would write all of it.
+        tensors[name] = out.clone() if mapped and out is t else out
+    tree = unflatten(flat.skeleton, tensors, flat.aliases)
+
+    def write(tmps: list[Path]) -> None:
+        with open(tmps[0], "wb") as fh:
+            torch.save(tree, fh)
+        if verify:
+            _verify_pickle(tmps[0], tree, flat, opened.path, allow_globals)
+
+    return atomic_write_many([dst], write, force=force, inputs=opened.files)
+
+
+def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, allow_globals: Iterable[str]) -> None:
+    """Reload with torch.load(weights_only=True) and compare the whole object, bit-exact, ties included."""
+    from .pickle_load import _resolve_global
+
+    allowed = [argparse.Namespace] + [_resolve_global(g, src) for g in allow_globals]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # anything: the file we just wrote must load
+        raise _verify_failed(src, f"torch.load cannot read the output: {str(exc).splitlines()[0]}") from None
+    _same_tree(tree, loaded, "", src)
+    again = flatten(loaded, find_state_dict(loaded), include_optimizer=True, path=str(src))
+    if again.aliases != flat.aliases:
+        raise _verify_failed(src, "tied tensors did not survive the round trip")
+
+
+def _same_tree(want: Any, got: Any, where: str, src: Path) -> None:
+    if isinstance(want, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            raise _verify_failed(src, f"{where or 'the checkpoint'} is no longer a tensor")
+        _same_tensor(where, got, want, src)
+        return
+    if type(want) is not type(got):
+        raise _verify_failed(src, f"{where or 'the checkpoint'} changed type")
+    if isinstance(want, dict):
+        if list(want) != list(got):
+            raise _verify_failed(src, f"the keys of {where or 'the checkpoint'} changed")
+        for k in want:
+            _same_tree(want[k], got[k], f"{where}.{k}" if where else str(k), src)
+    elif isinstance(want, (list, tuple)):
+        if len(want) != len(got):
+            raise _verify_failed(src, f"{where} changed length")
+        for i, (a, b) in enumerate(zip(want, got)):
+            _same_tree(a, b, f"{where}.{i}", src)
+    elif isinstance(want, argparse.Namespace):
+        _same_tree(vars(want), vars(got), where, src)
+    elif want != got and not (isinstance(want, float) and want != want and got != got):
+        raise _verify_failed(src, f"{where} changed value")

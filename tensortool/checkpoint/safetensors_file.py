@@ -1,0 +1,235 @@
+"""The .safetensors format, read and written by hand so that every byte is checked and streamed.
+
+The safetensors library keeps the last of two duplicate names silently, and its ``save_file`` copies
+every tensor into Python bytes first (2x RAM). Here the header is validated completely before any
+data is touched, tensors are read as zero-copy views of a private file mapping, and writing streams
+one tensor at a time. The safetensors library itself is the independent check (``--verify``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+import torch
+
+from ..errors import InputError
+
+MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library enforces
+ALIGN = 8
+
+# Format dtype names → torch dtypes (the ones this torch build has).
+_DTYPE_NAMES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+    "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz", "F8_E8M0": "float8_e8m0fnu",
+    "C64": "complex64", "C128": "complex128",
+}
+DTYPES: dict[str, torch.dtype] = {k: getattr(torch, v) for k, v in _DTYPE_NAMES.items() if hasattr(torch, v)}
+DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in DTYPES.items()}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tensor's header entry: dtype, shape and its byte range within the data section."""
+
+    name: str
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.begin
+
+
+@dataclass
+class Header:
+    """A validated header: entries in the file's own order, the metadata, where the data starts."""
+
+    path: Path
+    entries: dict[str, Entry]
+    metadata: dict[str, str] = field(default_factory=dict)
+    data_start: int = 0
+    file_bytes: int = 0
+
+
+def _bad(path: Path, problem: str) -> InputError:
+    return InputError(f"not a valid safetensors file: {problem}", path)
+
+
+def read_header(path: str | Path) -> Header:
+    """Read and fully validate a safetensors header, without touching the tensor data.
+
+    >>> header = read_header("model.safetensors")  # doctest: +SKIP
+    >>> header.entries["fc.weight"].shape
+    (10, 512)
+    """
+    src = Path(path)
+    size = src.stat().st_size
+    with open(src, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise _bad(src, f"the file is {len(head)} bytes, shorter than the 8-byte header length")
+        n = int.from_bytes(head, "little")
+        if n > MAX_HEADER_BYTES:
+            raise _bad(src, f"header length {n:,} bytes is above the {MAX_HEADER_BYTES:,}-byte limit")
+        if 8 + n > size:
+            raise _bad(src, f"header length {n:,} bytes runs past the end of the {size:,}-byte file")
+        raw = fh.read(n)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad(src, f"header is not UTF-8 (byte {exc.start})") from None
+    try:
+        pairs = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate as dup:
+        raise _bad(src, f"tensor name {dup.args[0]!r} appears twice in the header") from None
+    except json.JSONDecodeError as exc:
+        raise _bad(src, f"header is not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(pairs, dict):
+        raise _bad(src, "header is not a JSON object")
+    metadata = pairs.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _bad(src, "__metadata__ must map names to strings")
+    entries = {name: _entry(src, name, info) for name, info in pairs.items()}
+    data_bytes = size - 8 - n
+    _check_layout(src, entries, data_bytes)
+    return Header(src, entries, metadata, data_start=8 + n, file_bytes=size)
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+def _entry(src: Path, name: str, info: object) -> Entry:
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise _bad(src, f"tensor {name!r}: the entry needs exactly dtype, shape and data_offsets")
+    dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype_name not in DTYPES:
+        raise _bad(src, f"tensor {name!r}: unknown dtype {dtype_name!r}")
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+        raise _bad(src, f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)
+            and offsets[0] <= offsets[1]):
+        raise _bad(src, f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end] with begin <= end")
+    dtype = DTYPES[dtype_name]
+    # Python integers cannot overflow; the check that matters is that the product matches the range.
+    expected = dtype.itemsize
+    for d in shape:
+        expected *= d
+    if expected != offsets[1] - offsets[0]:
+        raise _bad(src, f"tensor {name!r}: shape {shape} of {dtype_name} needs {expected:,} bytes, "
+                        f"data_offsets give {offsets[1] - offsets[0]:,}")
+    return Entry(name, dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def _check_layout(src: Path, entries: dict[str, Entry], data_bytes: int) -> None:
+    """Byte ranges must tile the data section exactly: no gap, no overlap, nothing after."""
+    position = 0
+    for entry in sorted(entries.values(), key=lambda e: (e.begin, e.end)):
+        if entry.begin < position:
+            raise _bad(src, f"tensor {entry.name!r}: bytes {entry.begin:,}-{entry.end:,} overlap another tensor")
+        if entry.begin > position:
+            raise _bad(src, f"tensor {entry.name!r}: a gap of {entry.begin - position:,} bytes before it "
+                            "(offsets are not contiguous)")
+        position = entry.end
+    if position > data_bytes:
+        raise _bad(src, f"truncated: the header describes {position:,} bytes of data, the file holds {data_bytes:,}")
+    if position < data_bytes:
+        raise _bad(src, f"{data_bytes - position:,} trailing bytes after the last tensor")
+
+
+class Mapped:
+    """Tensors of a validated file as views of one private, read-on-demand mapping of it.
+
+    Pages are read when touched, so opening costs nothing and memory follows what is used.
+    """
+
+    def __init__(self, header: Header):
+        self.header = header
+        nbytes = header.file_bytes
+        if nbytes:
+            storage = torch.UntypedStorage.from_file(str(header.path), shared=False, nbytes=nbytes)
+            self._bytes = torch.empty(0, dtype=torch.uint8).set_(storage, 0, (nbytes,))
+        else:
+            self._bytes = torch.empty(0, dtype=torch.uint8)
+
+    def tensor(self, name: str, *, copy: bool = False) -> torch.Tensor:
+        """The named tensor; a view of the mapping, or its own memory with ``copy``."""
+        entry = self.header.entries[name]
+        start = self.header.data_start + entry.begin
+        chunk = self._bytes[start:start + entry.nbytes]
+        if copy or start % entry.dtype.itemsize:  # an unaligned view cannot be reinterpreted in place
+            chunk = chunk.clone()
+        return chunk.view(entry.dtype).reshape(entry.shape)
+
+
+def tensor_bytes(t: torch.Tensor) -> torch.Tensor:
+    """A tensor's data as a flat uint8 tensor in row-major order (a view when already contiguous)."""
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    return t.contiguous().reshape(-1).view(torch.uint8)
+
+
+def cast_dtype(t: torch.Tensor, cast: torch.dtype | None) -> torch.dtype:
+    """The dtype a tensor is written in: ``cast`` applies to floating tensors only."""
+    return cast if cast is not None and t.is_floating_point() else t.dtype
+
+
+def layout(tensors: Iterable[tuple[str, torch.Tensor]], cast: torch.dtype | None = None
+           ) -> tuple[dict[str, Entry], int]:
+    """Byte ranges for tensors written largest item size first, so every tensor stays aligned."""
+    items = [(name, t, cast_dtype(t, cast)) for name, t in tensors]
+    order = sorted(range(len(items)), key=lambda i: -items[i][2].itemsize)  # stable: key order kept
+    entries: dict[str, Entry] = {}
+    position = 0
+    for i in order:
+        name, t, dtype = items[i]
+        if dtype not in DTYPE_NAMES:
+            raise InputError(f"tensor {name!r} has dtype {dtype}, which safetensors cannot hold")
+        nbytes = t.numel() * dtype.itemsize
+        entries[name] = Entry(name, dtype, tuple(t.shape), position, position + nbytes)
+        position += nbytes
+    # The header lists tensors in the caller's order; data follows the aligned order.
+    return {name: entries[name] for name, _, _ in items}, position
+
+
+def header_bytes(entries: dict[str, Entry], metadata: dict[str, str]) -> bytes:
+    header: dict[str, object] = {}
+    if metadata:
+        header["__metadata__"] = metadata
+    for e in entries.values():
+        header[e.name] = {"dtype": DTYPE_NAMES[e.dtype], "shape": list(e.shape), "data_offsets": [e.begin, e.end]}
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw += b" " * (-(8 + len(raw)) % ALIGN)  # pad so the data section starts 8-byte aligned
+    return len(raw).to_bytes(8, "little") + raw
+
+
+def write_safetensors(fh: BinaryIO, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+                      cast: torch.dtype | None = None) -> None:
+    """Stream tensors into an open file: header first, then each tensor's bytes in aligned order.
+
+    Only one tensor is materialised at a time (and only if it is cast or not contiguous already).
+    """
+    entries, _ = layout(tensors.items(), cast)
+    fh.write(header_bytes(entries, metadata))
+    for entry in sorted(entries.values(), key=lambda e: e.begin):
+        data = tensor_bytes(tensors[entry.name].to(entry.dtype))
+        if data.numel():
+            fh.write(memoryview(data.numpy()))
