@@ -94,6 +94,9 @@ def atomic_write_many(paths: list[str | Path], write: Callable[[list[Path]], Non
         for out in outs:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
             os.close(fd)
+            # Writers create the file afresh: ext4 flushes a truncated-then-rewritten file on close
+            # (its auto_da_alloc rule), which cost 0.2 s per 0.5 GB written here.
+            os.unlink(tmp_name)
             tmps.append(Path(tmp_name))
         write(tmps)
         for tmp, out in zip(tmps, outs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 from ..errors import InputError, OptionError, OutputError
 from ..tensorfile import atomic_write_many, check_output
 from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
+from .filemap import FileMap
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
 from .structure import Flat, find_state_dict, flatten, select_key, strip_prefix, unflatten
@@ -141,31 +143,82 @@ def _write_safetensors_set(opened: Opened, flat: Flat, cast: torch.dtype | None,
 
     def write(tmps: list[Path]) -> None:
         for tmp, group in zip(tmps, groups):
-            with open(tmp, "wb") as fh:
-                write_safetensors(fh, {n: flat.tensors[n] for n in group}, shard_meta, cast)
-            if verify:
-                _verify_safetensors(tmp, {n: flat.tensors[n] for n in group}, shard_meta, cast, opened.path)
+            with FileMap(opened.files) as files:
+                with open(tmp, "wb") as fh:
+                    write_safetensors(fh, {n: flat.tensors[n] for n in group}, shard_meta, cast, files)
+                if verify:
+                    _verify_safetensors(tmp, {n: flat.tensors[n] for n in group}, shard_meta, cast, opened.path,
+                                        files)
         if with_index:
             tmps[-1].write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     return atomic_write_many(paths, write, force=force, inputs=opened.files)
 
 
+VERIFY_BATCH_BYTES = 256 << 20  # reopen the output after this much, so its mapped pages are let go
+
+
 def _verify_safetensors(path: Path, expected: dict[str, torch.Tensor], metadata: dict[str, str],
-                        cast: torch.dtype | None, src: Path) -> None:
-    """Reload with the safetensors library itself and compare every byte and metadata entry."""
+                        cast: torch.dtype | None, src: Path, files: FileMap) -> None:
+    """Reload with the safetensors library itself and compare every byte and metadata entry.
+
+    Both sides are read from their files (not through mappings) one tensor at a time, so verifying
+    does not make resident memory grow with the checkpoint.
+    """
     from safetensors import SafetensorError, safe_open
 
+    names = list(expected)
+    scratch = (_Scratch(), _Scratch())
+    done = 0
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            if set(fh.keys()) != set(expected):
-                raise _verify_failed(src, "the written file has different tensor names")
-            if (fh.metadata() or {}) != metadata:
-                raise _verify_failed(src, "the written metadata differs")
-            for name, t in expected.items():
-                _same_tensor(name, fh.get_tensor(name), t.to(cast_dtype(t, cast)), src)
+        while done < len(names) or not names:
+            with safe_open(str(path), framework="pt") as fh, FileMap([path]) as out:
+                if done == 0:
+                    if set(fh.keys()) != set(expected):
+                        raise _verify_failed(src, "the written file has different tensor names")
+                    if (fh.metadata() or {}) != metadata:
+                        raise _verify_failed(src, "the written metadata differs")
+                batch = 0
+                while done < len(names) and batch < VERIFY_BATCH_BYTES:
+                    name = names[done]
+                    # The library maps the file and says where each tensor is; the bytes are read
+                    # from there with preadv, so the mapping's pages never become resident.
+                    got = fh.get_tensor(name)
+                    _same_source(name, got, out, expected[name], cast, files, src, scratch)
+                    batch += got.numel() * got.element_size()
+                    done += 1
+            if not names:
+                break
     except SafetensorError as exc:
         raise _verify_failed(src, f"safetensors cannot read the output: {exc}") from None
+
+
+class _Scratch:
+    """A reusable byte buffer: fresh memory per tensor would be page-faulted and zeroed every time."""
+
+    def __init__(self) -> None:
+        self.buffer = torch.empty(0, dtype=torch.uint8)
+
+    def read(self, fd: int, offset: int, nbytes: int) -> torch.Tensor | None:
+        if self.buffer.numel() < nbytes:
+            self.buffer = torch.empty(nbytes, dtype=torch.uint8)
+        view = self.buffer[:nbytes]
+        return view if os.preadv(fd, [memoryview(view.numpy())], offset) == nbytes else None
+
+
+def _same_source(name: str, got: torch.Tensor, out: FileMap, source: torch.Tensor, cast: torch.dtype | None,
+                 files: FileMap, src: Path, scratch: tuple[_Scratch, _Scratch]) -> None:
+    """Compare a reloaded tensor with its source, reading both from their files where they are mapped."""
+    dtype = cast_dtype(source, cast)
+    if got.dtype != dtype or got.shape != source.shape:
+        raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+    nbytes = got.numel() * got.element_size()
+    at = out.locate(got)
+    got_bytes = scratch[0].read(out.fd(at[0]), at[1], nbytes) if at else tensor_bytes(got)
+    where = files.locate(source) if dtype == source.dtype else None
+    want = scratch[1].read(files.fd(where[0]), where[1], nbytes) if where else tensor_bytes(source.to(dtype))
+    if got_bytes is None or want is None or not torch.equal(got_bytes, want):
+        raise _verify_failed(src, f"tensor {name!r} differs after reloading")
 
 
 def _same_tensor(name: str, got: torch.Tensor, want: torch.Tensor, src: Path) -> None:
@@ -183,10 +236,14 @@ def _write_pickle(opened: Opened, flat: Flat, cast: torch.dtype | None, dst: Pat
                   allow_globals: Iterable[str]) -> list[Path]:
     mapped = opened.format.endswith("safetensors") or "sharded" in opened.format
     tensors = {}
-    for name, t in flat.tensors.items():
-        out = t.to(cast_dtype(t, cast))
-        # Views of a mapped safetensors file share one storage: torch.save would write all of it.
-        tensors[name] = out.clone() if mapped and out is t else out
+    with FileMap(opened.files) as files:
+        for name, t in flat.tensors.items():
+            if mapped and cast_dtype(t, cast) == t.dtype:
+                # Views of a mapped safetensors file share one storage (torch.save would write all of
+                # it): read each into its own memory, from the file rather than through the mapping.
+                tensors[name] = read_copy(t, files)
+            else:
+                tensors[name] = t.to(cast_dtype(t, cast))
     tree = unflatten(flat.skeleton, tensors, flat.aliases)
 
     def write(tmps: list[Path]) -> None:
@@ -196,6 +253,18 @@ def _write_pickle(opened: Opened, flat: Flat, cast: torch.dtype | None, dst: Pat
             _verify_pickle(tmps[0], tree, flat, opened.path, allow_globals)
 
     return atomic_write_many([dst], write, force=force, inputs=opened.files)
+
+
+def read_copy(t: torch.Tensor, files: FileMap) -> torch.Tensor:
+    """A tensor's own copy, read from its file when it is a view of a mapped file (no resident pages)."""
+    where = files.locate(t)
+    if where is None:
+        return t.clone()
+    out = torch.empty(t.shape, dtype=t.dtype)
+    nbytes = t.numel() * t.element_size()
+    if os.preadv(files.fd(where[0]), [memoryview(tensor_bytes(out).numpy())], where[1]) != nbytes:
+        raise InputError("the file ended early (truncated?)", where[0])
+    return out
 
 
 def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, allow_globals: Iterable[str]) -> None:
@@ -208,17 +277,19 @@ def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, allow_globals: 
             loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # anything: the file we just wrote must load
         raise _verify_failed(src, f"torch.load cannot read the output: {str(exc).splitlines()[0]}") from None
-    _same_tree(tree, loaded, "", src)
+    with FileMap([path]) as files:
+        _same_tree(tree, loaded, "", src, files)
     again = flatten(loaded, find_state_dict(loaded), include_optimizer=True, path=str(src))
     if again.aliases != flat.aliases:
         raise _verify_failed(src, "tied tensors did not survive the round trip")
 
 
-def _same_tree(want: Any, got: Any, where: str, src: Path) -> None:
+def _same_tree(want: Any, got: Any, where: str, src: Path, files: FileMap) -> None:
     if isinstance(want, torch.Tensor):
         if not isinstance(got, torch.Tensor):
             raise _verify_failed(src, f"{where or 'the checkpoint'} is no longer a tensor")
-        _same_tensor(where, got, want, src)
+        # Read the reloaded bytes from the file, not through torch's mapping, to keep memory flat.
+        _same_tensor(where, read_copy(got, files) if got.is_contiguous() else got, want, src)
         return
     if type(want) is not type(got):
         raise _verify_failed(src, f"{where or 'the checkpoint'} changed type")
@@ -226,13 +297,13 @@ def _same_tree(want: Any, got: Any, where: str, src: Path) -> None:
         if list(want) != list(got):
             raise _verify_failed(src, f"the keys of {where or 'the checkpoint'} changed")
         for k in want:
-            _same_tree(want[k], got[k], f"{where}.{k}" if where else str(k), src)
+            _same_tree(want[k], got[k], f"{where}.{k}" if where else str(k), src, files)
     elif isinstance(want, (list, tuple)):
         if len(want) != len(got):
             raise _verify_failed(src, f"{where} changed length")
         for i, (a, b) in enumerate(zip(want, got)):
-            _same_tree(a, b, f"{where}.{i}", src)
+            _same_tree(a, b, f"{where}.{i}", src, files)
     elif isinstance(want, argparse.Namespace):
-        _same_tree(vars(want), vars(got), where, src)
+        _same_tree(vars(want), vars(got), where, src, files)
     elif want != got and not (isinstance(want, float) and want != want and got != got):
         raise _verify_failed(src, f"{where} changed value")

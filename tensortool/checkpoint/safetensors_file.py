@@ -16,6 +16,7 @@ from typing import BinaryIO, Iterable
 import torch
 
 from ..errors import InputError
+from .filemap import FileMap, copy_range
 
 MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library enforces
 ALIGN = 8
@@ -222,14 +223,22 @@ def header_bytes(entries: dict[str, Entry], metadata: dict[str, str]) -> bytes:
 
 
 def write_safetensors(fh: BinaryIO, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
-                      cast: torch.dtype | None = None) -> None:
+                      cast: torch.dtype | None = None, files: FileMap | None = None) -> None:
     """Stream tensors into an open file: header first, then each tensor's bytes in aligned order.
 
-    Only one tensor is materialised at a time (and only if it is cast or not contiguous already).
+    A tensor that is a plain view of a mapped source file (see ``files``) is copied file to file in
+    the kernel; any other is materialised alone (only if it is cast or not contiguous) and written.
     """
     entries, _ = layout(tensors.items(), cast)
     fh.write(header_bytes(entries, metadata))
     for entry in sorted(entries.values(), key=lambda e: e.begin):
-        data = tensor_bytes(tensors[entry.name].to(entry.dtype))
+        t = tensors[entry.name]
+        where = files.locate(t) if files is not None and t.dtype == entry.dtype else None
+        if where is not None:
+            fh.flush()
+            copy_range(files.fd(where[0]), fh.fileno(), where[1], entry.nbytes)
+            continue
+        data = tensor_bytes(t.to(entry.dtype))
         if data.numel():
             fh.write(memoryview(data.numpy()))
+    fh.flush()

@@ -202,8 +202,8 @@ def test_failed_verify_removes_the_output(tmp_path, monkeypatch):
     torch.save({"w": torch.ones(2)}, tmp_path / "w.pth")
     import tensortool.checkpoint.convert as convert
 
-    def corrupt(fh, tensors, metadata, cast=None):
-        real(fh, {k: v + 1 for k, v in tensors.items()}, metadata, cast)
+    def corrupt(fh, tensors, metadata, cast=None, files=None):
+        real(fh, {k: v + 1 for k, v in tensors.items()}, metadata, cast, files)
 
     real = convert.write_safetensors
     monkeypatch.setattr(convert, "write_safetensors", corrupt)

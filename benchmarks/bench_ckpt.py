@@ -1,0 +1,140 @@
+"""convert_checkpoint against the ten-line script, with a raw file copy as the bound, in one run.
+
+  * copy:       shutil.copyfile of the source file (the I/O bound for any conversion);
+  * tensortool: convert_checkpoint(src, dst) with its default bit-exact --verify on (and off);
+  * script:     .pth → .safetensors: torch.load + safetensors.torch.save_file;
+                .safetensors → .pth: safetensors.torch.load_file + torch.save.
+
+A state dict of ~1 GB float32/bf16 tensors (a transformer-like mix of shapes, one tied pair, which the
+script has to drop by hand for save_file to accept it). Every measurement is a fresh process (imports
+not timed), methods alternate, medians are reported, and peak RSS is VmHWM minus the after-import
+baseline (memory-mapped pages count: they are resident too).
+
+    python benchmarks/bench_ckpt.py               # 1 GB, 3 runs
+    python benchmarks/bench_ckpt.py --gb 2 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_load_image import peak_rss_mib  # noqa: E402
+
+
+def make_state_dict(path: Path, gb: float) -> int:
+    import torch
+
+    torch.manual_seed(0)
+    dim, state, total, i = 2048, {}, 0, 0
+    state["embed.weight"] = torch.randn(32000, dim)
+    state["lm_head.weight"] = state["embed.weight"]  # tied, as in most language models
+    total += state["embed.weight"].nbytes
+    while total < gb * 1e9:
+        for name, shape in ((f"layers.{i}.attn.qkv.weight", (3 * dim, dim)), (f"layers.{i}.attn.out.weight", (dim, dim)),
+                            (f"layers.{i}.mlp.up.weight", (4 * dim, dim)), (f"layers.{i}.norm.weight", (dim,))):
+            state[name] = torch.randn(shape)
+            total += state[name].nbytes
+        i += 1
+    torch.save(state, path)
+    return total
+
+
+def run_copy(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+
+
+def run_tensortool(src: Path, dst: Path, verify: bool = True) -> None:
+    from tensortool import convert_checkpoint
+
+    convert_checkpoint(src, dst, force=True, verify=verify)
+
+
+def run_tensortool_noverify(src: Path, dst: Path) -> None:
+    run_tensortool(src, dst, verify=False)
+
+
+def run_script(src: Path, dst: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if src.suffix == ".pth":
+        state = torch.load(src, map_location="cpu", weights_only=True)
+        state.pop("lm_head.weight", None)  # "Some tensors share memory": the script's usual fix
+        save_file(state, dst, metadata={"format": "pt"})
+    else:
+        state = load_file(src)
+        torch.save(state, dst)
+
+
+METHODS = {"copy": run_copy, "tensortool": run_tensortool, "tensortool --no-verify": run_tensortool_noverify,
+           "script": run_script}
+
+
+def child(method: str, src: Path, dst: Path) -> None:
+    import safetensors.torch  # noqa: F401  (imports are not timed)
+    import torch  # noqa: F401
+    import tensortool  # noqa: F401
+
+    baseline = peak_rss_mib()
+    started = time.perf_counter()
+    METHODS[method](src, dst)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "added_mib": peak_rss_mib() - baseline}))
+
+
+def measure(src: Path, dst: Path, runs: int, label: str, nbytes: int) -> None:
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    added: dict[str, list[float]] = {m: [] for m in METHODS}
+    for run in range(runs + 1):  # run 0 warms the page cache
+        for method in METHODS:
+            dst.unlink(missing_ok=True)
+            out = subprocess.run([sys.executable, __file__, "--child", method, "--src", str(src), "--dst", str(dst)],
+                                 check=True, capture_output=True, text=True)
+            result = json.loads(out.stdout)
+            if run:
+                times[method].append(result["seconds"])
+                added[method].append(result["added_mib"])
+    gb = nbytes / 1e9
+    print(f"\n{label}: {gb:.2f} GB of tensors ({src.stat().st_size / 1e9:.2f} GB file), median of {runs} runs")
+    med = {m: statistics.median(times[m]) for m in METHODS}
+    for m in METHODS:
+        print(f"  {m:>22}: {med[m]:6.2f} s  {gb / med[m]:5.2f} GB/s  (min {min(times[m]):.2f}, max {max(times[m]):.2f})"
+              f"  peak RSS added {statistics.median(added[m]):7.0f} MiB")
+    print(f"  tensortool = {med['copy'] / med['tensortool']:.2f}x the copy bound "
+          f"({med['copy'] / med['tensortool --no-verify']:.2f}x without verify); "
+          f"{med['script'] / med['tensortool']:.2f}x the script's speed; peak RSS "
+          f"{statistics.median(added['tensortool']):.0f} vs {statistics.median(added['script']):.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gb", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", choices=list(METHODS))
+    parser.add_argument("--src", type=Path)
+    parser.add_argument("--dst", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.src, args.dst)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_ckpt_") as tmp:
+        folder = Path(tmp)
+        pth = folder / "model.pth"
+        nbytes = make_state_dict(pth, args.gb)
+        measure(pth, folder / "out.safetensors", args.runs, ".pth → .safetensors", nbytes)
+        st = folder / "model.safetensors"
+        run_tensortool(pth, st, verify=False)
+        measure(st, folder / "out.pth", args.runs, ".safetensors → .pth", nbytes)
+
+
+if __name__ == "__main__":
+    main()
