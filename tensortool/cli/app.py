@@ -8,7 +8,9 @@ import typer
 
 from .._version import __version__
 from .info import info
+from .load_csv import load_csv
 from .load_image import load_image
+from .load_text import load_text
 from .stats import stats
 
 app = typer.Typer(
@@ -36,6 +38,8 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 app.command("load-image")(load_image)
 app.command("info")(info)
 app.command("stats")(stats)
+app.command("load-csv")(load_csv)
+app.command("load-text")(load_text)
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
                 channels.add_row(str(c), _fmt(m), _fmt(sd))
             stdout.print(channels)
     for key, value in meta.items():
-        if key in ("warnings",) or value in (None, [], {}):
+        if key in ("warnings", "state", "vocab") or value in (None, [], {}):  # state/vocab: in files, --json
             continue
         if key == "skipped":
             stdout.print(f"[bold]skipped[/] {len(value)} file(s):")
@@ -183,3 +183,8 @@ def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path
     stdout.print(escape(normalize_line))
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
+
+
+def note(message: str) -> None:
+    """A plain line on stderr (e.g. what a step will cost, said before it runs)."""
+    stderr.print(escape(message))
