@@ -70,7 +70,9 @@ def _floats(col) -> np.ndarray:
 
     if col.null_count:
         col = pc.fill_null(col, 0)
-    return col.cast(pa.float64()).to_numpy()
+    if not pa.types.is_floating(col.type) or pa.types.is_float16(col.type):
+        col = col.cast(pa.float64())
+    return col.to_numpy()
 
 
 def _strings(col) -> np.ndarray:
@@ -200,8 +202,12 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     roles = _roles(src, dialect, fitted, plan, time_col)
     nulls_text = ["", *settings["na"]]
     wanted = [*roles["features"], *([roles["target"]] if roles["target"] else []), *([roles["time"]] if roles["time"] else [])]
+    # Numeric features are parsed straight to float (no type inference): float32 when that is the
+    # output and nothing is fitted on them, else float64. A text cell makes pyarrow fall back to inference.
+    parse32 = settings["dtype"] != "float64" and settings["normalize"] == "none"
+    numbers = [name for name in roles["features"] if name not in roles["categorical"]]
     table, skipped_rows = read_table(src, dialect, columns=wanted, text_columns=roles["categorical"],
-                                     missing=nulls_text, skip_bad=skip_bad)
+                                     number_columns=numbers, float32=parse32, missing=nulls_text, skip_bad=skip_bad)
     n = table.num_rows
     warnings: list[str] = []
     bad = np.zeros(n, bool)
@@ -277,30 +283,51 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
                                  "delimiter": dialect.delimiter, "header": dialect.header,
                                  "tensortool_version": __version__}
     saved = {f["name"]: f for f in fitted["features"]} if fitted else {}
-    blocks: list[torch.Tensor] = []
+    entries, one_hots = [], {}
     for name in roles["features"]:
         if name in numeric:
             values, nulls = numeric[name]
-            values, nulls = values[keep], nulls[keep]
-            entry = saved.get(name) or _fit_numeric(values, nulls, settings, name, src)
-            column = torch.from_numpy(values).unsqueeze(1)
-            if nulls.any():
-                column[torch.from_numpy(nulls)] = entry["fill"]
-            if settings["normalize"] != "none":
-                scale_columns(column, torch.tensor([entry["center"]]), torch.tensor([entry["scale"]]))
-            blocks.append(column)
-            new_state["features"].append(entry)
-            new_state["feature_names"].append(name)
+            entries.append(saved.get(name) or _fit_numeric(values[keep], nulls[keep], settings, name, src))
         else:
             values, nulls = text[name]
             values, nulls = values[keep], nulls[keep]
             entry = saved.get(name) or {"name": name, "kind": "categorical",
                                         "categories": sorted({v for v, m in zip(values, nulls) if not m}, key=_sort_key)}
-            blocks.append(_one_hot_column(values, nulls, entry, unknown, src, dialect, warnings))
-            new_state["features"].append(entry)
+            one_hots[name] = _category_codes(values, nulls, entry, unknown, src, dialect, warnings)
+            entries.append(entry)
+    # One preallocated matrix, written column by column: no per-column tensors to concatenate.
+    out_dtype = FEATURE_DTYPES[settings["dtype"]]
+    work = np.float64 if settings["normalize"] != "none" or out_dtype == torch.float64 else np.float32
+    widths = [1 if e["kind"] == "numeric" else len(e["categories"]) for e in entries]
+    all_rows = bool(keep.all())
+    matrix = np.empty((rows_used, sum(widths)), dtype=work)
+    j = 0
+    for entry, width in zip(entries, widths):
+        name = entry["name"]
+        if entry["kind"] == "numeric":
+            values, nulls = numeric[name]
+            column = values if all_rows else values[keep]
+            matrix[:, j] = column
+            nulls = nulls if all_rows else nulls[keep]
+            if nulls.any():
+                matrix[nulls, j] = entry["fill"]
+            new_state["feature_names"].append(name)
+        else:
+            codes = one_hots[name]
+            block = matrix[:, j:j + width]
+            block[:] = 0
+            rows = np.flatnonzero(codes >= 0)
+            block[rows, codes[rows]] = 1
             new_state["feature_names"].extend(f"{name}={c}" for c in entry["categories"])
-    matrix = torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
-    features = matrix.to(FEATURE_DTYPES[settings["dtype"]])
+        new_state["features"].append(entry)
+        j += width
+    features = torch.from_numpy(matrix)
+    if settings["normalize"] != "none":  # numeric columns only; one-hot columns keep 0/1
+        center = torch.tensor([v for e, w in zip(entries, widths) for v in ([e["center"]] if e["kind"] == "numeric" else [0.0] * w)], dtype=torch.float64)
+        scale = torch.tensor([v for e, w in zip(entries, widths) for v in ([e["scale"]] if e["kind"] == "numeric" else [1.0] * w)], dtype=torch.float64)
+        scale_columns(features, center, scale)
+    if features.dtype != out_dtype:
+        features = features.to(out_dtype)
 
     tensors: dict[str, torch.Tensor] = {"features": features}
     meta: dict[str, Any] = {"layout": "nc", "columns": new_state["feature_names"]}
@@ -340,11 +367,13 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
 
 def _fit_numeric(values: np.ndarray, nulls: np.ndarray, settings: dict, name: str, src: Path) -> dict[str, Any]:
     """Statistics of the present cells only (missing ones are ignored), in float64."""
-    present = values[~nulls]
-    if present.size == 0:
-        raise InputError(f"column {name!r} has no values", src)
     entry: dict[str, Any] = {"name": name, "kind": "numeric", "fill": None, "center": None, "scale": None}
     fill = settings["missing"]
+    if fill not in ("mean", "median", "zero") and settings["normalize"] == "none":
+        return entry  # nothing to fit: the fast path stays a plain copy
+    present = values[~nulls].astype(np.float64)
+    if present.size == 0:
+        raise InputError(f"column {name!r} has no values", src)
     if fill in ("mean", "median", "zero"):
         entry["fill"] = {"mean": float(present.mean()), "median": float(np.median(present)), "zero": 0.0}[fill]
     if settings["normalize"] == "zscore":
@@ -356,13 +385,14 @@ def _fit_numeric(values: np.ndarray, nulls: np.ndarray, settings: dict, name: st
     return entry
 
 
-def _one_hot_column(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown: str, src: Path,
-                    dialect: Dialect, warnings: list[str]) -> torch.Tensor:
+def _category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown: str, src: Path,
+                    dialect: Dialect, warnings: list[str]) -> np.ndarray:
+    """Index of each cell's category; -1 (an all-zero one-hot row) for missing and ignored unseen ones."""
     categories = entry["categories"]
     index = {c: i for i, c in enumerate(categories)}
     uniques, inverse = np.unique(values.astype(str), return_inverse=True)
-    codes = np.array([index.get(u, -1) for u in uniques], dtype=np.int64)[inverse]
-    codes[nulls] = -1  # a missing (filled) category: an all-zero row
+    codes = np.array([index.get(u, -1) for u in uniques], dtype=np.int64)[inverse.reshape(-1)]
+    codes[nulls] = -1
     unseen = (codes < 0) & ~nulls
     if unseen.any():
         values_unseen = sorted({str(v) for v in values[unseen]})
@@ -374,10 +404,7 @@ def _one_hot_column(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown:
                              hint="--unknown ignore encodes unseen categories as all-zero rows")
         warnings.append(f"column {entry['name']!r}: {int(unseen.sum())} row(s) with unseen categories "
                         f"({', '.join(values_unseen[:5])}) encoded as all-zero rows")
-    out = torch.zeros(len(values), len(categories), dtype=torch.float64)
-    rows = np.flatnonzero(codes >= 0)
-    out[torch.from_numpy(rows), torch.from_numpy(codes[rows])] = 1.0
-    return out
+    return codes
 
 
 def _target(values: np.ndarray, name: str, settings: dict, fitted: dict | None, one_hot: bool, src: Path,

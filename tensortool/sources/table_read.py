@@ -185,8 +185,10 @@ def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), 
 
 
 def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_columns: Sequence[str],
-               missing: Sequence[str], skip_bad: bool):
-    """Read ``columns`` of ``path`` with pyarrow; ``text_columns`` stay strings. Returns (table, skipped rows)."""
+               missing: Sequence[str], skip_bad: bool, number_columns: Sequence[str] = (), float32: bool = False):
+    """Read ``columns`` of ``path`` with pyarrow; ``text_columns`` stay strings, ``number_columns``
+    are parsed as floats (if one holds text, the read is repeated with type inference for it).
+    Returns (table, skipped rows)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -200,12 +202,22 @@ def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_col
                              skip_rows=1 if dialect.header else 0, column_names=list(dialect.names),
                              block_size=1 << 22)
     parse = pacsv.ParseOptions(delimiter=dialect.delimiter, invalid_row_handler=on_invalid if skip_bad else None)
-    convert = pacsv.ConvertOptions(
-        include_columns=list(columns), column_types={name: pa.string() for name in text_columns},
-        null_values=list(missing), strings_can_be_null=True, quoted_strings_can_be_null=True,
-        true_values=[], false_values=[])  # "true"/"false" stay text: no silent booleans
+    float_type = pa.float32() if float32 else pa.float64()
+
+    def convert(typed: bool) -> pacsv.ConvertOptions:
+        types = {name: float_type for name in number_columns} if typed else {}
+        return pacsv.ConvertOptions(
+            include_columns=list(columns), column_types={**types, **{name: pa.string() for name in text_columns}},
+            null_values=list(missing), strings_can_be_null=True, quoted_strings_can_be_null=True,
+            true_values=[], false_values=[])  # "true"/"false" stay text: no silent booleans
     try:
-        table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        try:
+            table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(True))
+        except pa.ArrowInvalid as exc:
+            if not number_columns or "conversion error" not in str(exc):
+                raise
+            skipped.clear()
+            table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(False))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         problem = first_problem(path, dialect, check_missing=False)
         if problem is not None:
