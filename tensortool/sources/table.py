@@ -151,6 +151,8 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
         raise OptionError(f"--target-kind {target_kind!r}: choose class or regression")
     if num_classes is not None and (num_classes < 1 or target_kind == "regression"):
         raise OptionError("--num-classes needs a class target and K ≥ 1")
+    if columns is not None and tuple(drop):
+        raise OptionError("--columns and --drop: give one (--columns keeps only the columns it names)")
     if (one_hot or num_classes is not None) and target is None:
         raise OptionError("--one-hot and --num-classes need --target")
     plan = {"target": target, "drop": list(drop), "columns": None if columns is None else list(columns),
@@ -234,7 +236,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
                                  hint=f"one-hot it with --categorical {name} (or --categorical auto), "
                                       f"or leave it out with --drop {name}")
             if not skip_bad:
-                problem = first_problem(src, dialect, numeric=[name], missing=nulls_text, check_missing=False)
+                problem = first_problem(src, dialect, numeric=[name], missing=nulls_text, check_missing=False, skip_ragged=skip_bad)
                 if problem is not None:
                     raise problem.error(src, hint="--skip-bad skips such rows and counts them")
             bad |= not_number
@@ -254,11 +256,11 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
         any_null |= nulls
     policy = settings["missing"]
     if target_nulls is not None and target_nulls.any() and policy != "drop":
-        problem = first_problem(src, dialect, present=[roles["target"]], missing=nulls_text)
+        problem = first_problem(src, dialect, present=[roles["target"]], missing=nulls_text, skip_ragged=skip_bad)
         raise (problem.error(src, hint="a missing target cannot be filled; --missing drop drops the row")
                if problem else InputError(f"the target {roles['target']!r} has missing values", src))
     if any_null.any() and policy == "error":
-        problem = first_problem(src, dialect, numeric=list(numeric), present=list(text), missing=nulls_text)
+        problem = first_problem(src, dialect, numeric=list(numeric), present=list(text), missing=nulls_text, skip_ragged=skip_bad)
         hint = ("choose --missing drop|mean|median|zero" + ("" if settings["na"] else
                 "; only empty cells count as missing unless --na names markers such as NA"))
         raise (problem.error(src, hint=hint) if problem else InputError("the table has missing cells", src, hint=hint))

@@ -162,7 +162,8 @@ class Problem:
 
 
 def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), present: Sequence[str] = (),
-                  missing: Sequence[str] = ("",), check_missing: bool = True) -> Problem | None:
+                  missing: Sequence[str] = ("",), check_missing: bool = True,
+                  skip_ragged: bool = False) -> Problem | None:
     """Scan ``path`` for the first ragged row, missing cell (in ``present`` or ``numeric``
     columns) or non-number (in ``numeric`` columns)."""
     width = len(dialect.names)
@@ -172,6 +173,8 @@ def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), 
     nulls = set(missing)
     for line, row in records(path, dialect):
         if len(row) != width:
+            if skip_ragged:  # --skip-bad: the fast path skipped these rows too
+                continue
             return Problem(line, None, dialect.delimiter.join(row),
                            f"expected {width} fields, found {len(row)}")
         for j, name in watch_missing:
