@@ -43,9 +43,12 @@ def loadtxt(path: Path):
 
 
 def pandas_default(path: Path):
+    import warnings
+
     import pandas as pd
     import torch
 
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")  # read-only view: fine here
     return torch.from_numpy(pd.read_csv(path).to_numpy(dtype="float32"))
 
 
