@@ -119,9 +119,9 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
     Class targets are int64 indices into the sorted distinct labels (``meta["target_classes"]``);
     ``categorical`` columns are one-hot encoded in place; everything fitted is in ``meta["state"]``.
 
-    >>> b = load_csv("samples/winequality-red-sample.csv", target="quality", normalize="zscore")  # doctest: +SKIP
+    >>> b = load_csv("samples/tables/winequality-sample.csv", target="quality", normalize="zscore")  # doctest: +SKIP
     >>> b["features"].shape, b.meta["target_classes"]  # doctest: +SKIP
-    (torch.Size([400, 11]), [3, 4, 5, 6, 7, 8])
+    (torch.Size([300, 11]), [3, 4, 5, 6, 7, 8])
     """
     src = Path(path)
     if dtype not in FEATURE_DTYPES:
@@ -249,7 +249,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
         target_values = _floats(col) if _numeric(col) else _strings(col)
     times = None
     if roles["time"]:
-        times = _times(table.column(roles["time"]), src)
+        times = _times(table.column(roles["time"]), src, roles["time"])
 
     # Missing cells: an error with the line by default, or the chosen policy.
     any_null = np.zeros(n, bool)
@@ -472,16 +472,16 @@ def _target(values: np.ndarray, name: str, settings: dict, fitted: dict | None, 
     return tensors, meta, {"name": name, "kind": "class", "classes": classes, "num_classes": num_classes}
 
 
-def _times(col, src: Path) -> np.ndarray:
+def _times(col, src: Path, name: str) -> np.ndarray:
     import pyarrow as pa
 
     if col.null_count:
-        raise InputError(f"the time column {col._name if hasattr(col, '_name') else ''} has missing cells", src)
+        raise InputError(f"the time column {name!r} has missing cells", src)
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
         return col.cast(pa.timestamp("s")).cast(pa.int64()).to_numpy()
     if pa.types.is_integer(col.type):
         return col.to_numpy()
-    raise InputError(f"the time column holds {col.type} values; expected integers or timestamps", src)
+    raise InputError(f"the time column {name!r} holds {col.type} values; expected integers or timestamps", src)
 
 
 def _by_period(tensors: dict[str, torch.Tensor], times: np.ndarray | None, period: int, layout: str, pad: bool,

@@ -204,7 +204,6 @@ def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_col
     read = pacsv.ReadOptions(encoding=_codec(dialect.encoding).replace("utf-8-sig", "utf8"),
                              skip_rows=1 if dialect.header else 0, column_names=list(dialect.names),
                              block_size=1 << 22)
-    parse = pacsv.ParseOptions(delimiter=dialect.delimiter, invalid_row_handler=on_invalid if skip_bad else None)
     float_type = pa.float32() if float32 else pa.float64()
 
     def convert(typed: bool) -> pacsv.ConvertOptions:
@@ -213,14 +212,31 @@ def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_col
             include_columns=list(columns), column_types={**types, **{name: pa.string() for name in text_columns}},
             null_values=list(missing), strings_can_be_null=True, quoted_strings_can_be_null=True,
             true_values=[], false_values=[])  # "true"/"false" stay text: no silent booleans
-    try:
+
+    def attempt(newlines: bool):
+        skipped.clear()
+        parse = pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=newlines,
+                                   invalid_row_handler=on_invalid if skip_bad else None)
         try:
-            table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(True))
+            return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(True))
         except pa.ArrowInvalid as exc:
             if not number_columns or "conversion error" not in str(exc):
                 raise
             skipped.clear()
-            table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(False))
+            return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(False))
+
+    # Quoted newlines are rare and make pyarrow's block splitting ~20% slower, so they are allowed
+    # only on a second try: after a parse error the csv module finds no ragged row, or --skip-bad
+    # skipped rows that may have been pieces of a quoted multi-line field.
+    try:
+        try:
+            table = attempt(newlines=False)
+            if skipped:
+                table = attempt(newlines=True)
+        except pa.ArrowInvalid:
+            if first_problem(path, dialect, check_missing=False) is not None:
+                raise
+            table = attempt(newlines=True)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         problem = first_problem(path, dialect, check_missing=False)
         if problem is not None:

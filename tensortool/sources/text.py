@@ -140,6 +140,7 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
 
     >>> b = load_text("samples/text/pride-and-prejudice-ch1.txt", unit="paragraph")  # doctest: +SKIP
     >>> b["tokens"].shape, b.meta["vocab"]["tokens"][:4]  # doctest: +SKIP
+    (torch.Size([37, 79]), ['<pad>', '<unk>', 'you', 'of'])
     """
     files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not files:

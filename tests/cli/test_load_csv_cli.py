@@ -136,3 +136,13 @@ def test_entry_point_subprocess(tmp_path):
     assert done.returncode == 0, done.stderr
     with np.load(tmp_path / "w.npz") as npz:
         assert npz["features"].shape == (300, 11) and json.loads(str(npz["meta"]))["target"] == "quality"
+
+
+def test_delimiter_tab_and_no_header(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("a\tb\n1\t2\n3\t4\n")
+    doc = json.loads(run(path, "--delimiter", "tab", "--no-header", "--categorical", "auto", "--json").stdout)
+    assert doc["meta"]["header"] is False and doc["meta"]["delimiter"] == "\t"
+    assert doc["meta"]["columns"] == ["0=1", "0=3", "0=a", "1=2", "1=4", "1=b"]
+    doc = json.loads(run(path, "--json").stdout)
+    assert doc["meta"]["header"] is True and doc["tensors"]["features"]["shape"] == [2, 2]

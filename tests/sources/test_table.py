@@ -245,3 +245,16 @@ def test_padded_class_targets_are_ignore_index(tmp_path):
     path = write(tmp_path / "c.csv", "x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(5)))
     b = load_csv(path, target="y", period=3, pad=True)
     assert b["target"].tolist() == [[0, 1, 0], [1, 0, -100]]
+
+
+def test_quoted_fields_with_delimiters_and_newlines(tmp_path):
+    path = write(tmp_path / "q.csv", 'id,note,y\n1,"a, b",0\n2,"two\nlines",1\n3,plain,0\n')
+    b = load_csv(path, target="y", categorical=["note"])
+    ref = pd.read_csv(path)
+    enc = OneHotEncoder(sparse_output=False).fit(ref[["note"]])
+    assert b.meta["columns"] == ["id"] + [f"note={c}" for c in enc.categories_[0]]
+    assert torch.equal(b["features"][:, 1:], torch.from_numpy(enc.transform(ref[["note"]]).astype(np.float32)))
+    assert load_csv(path, target="y", categorical=["note"], skip_bad=True).meta["skipped_rows"] == 0
+    ragged = write(tmp_path / "r.csv", 'id,note,y\n1,"two\nlines",0\n2,x\n')
+    with pytest.raises(InputError, match="line 4: expected 3 fields, found 2"):
+        load_csv(ragged, target="y", categorical=["note"])
