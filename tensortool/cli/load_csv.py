@@ -64,7 +64,8 @@ def load_csv(
     header: Annotated[Optional[bool], typer.Option("--header/--no-header",
         help="Default: detected (a first row without numbers over numeric columns).", show_default=False)] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is always removed.")] = "utf-8",
-    dtype: Annotated[Literal[tuple(FEATURE_DTYPES)], typer.Option(help="Feature dtype.")] = "float32",
+    dtype: Annotated[Optional[Literal[tuple(FEATURE_DTYPES)]], typer.Option(
+        help="Feature dtype [default: float32, or the --state's].", show_default=False)] = None,
     output: Output = None,
     force: Force = False,
     json_: Json = False,
@@ -77,7 +78,7 @@ def load_csv(
         raise typer.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
     with render.guard():
         if output is not None:
-            check_tensor_output(output, force=force, inputs=[path], dtypes=[FEATURE_DTYPES[dtype]])
+            check_tensor_output(output, force=force, inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]])
         if save_state is not None:
             check_output(save_state, force=force, inputs=[path, *([state] if state else [])])
         started = time.perf_counter()

@@ -113,7 +113,7 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
              missing: str | None = None, skip_bad: bool = False, state: str | Path | dict | None = None,
              unknown: str = "error", period: int | None = None, layout: str = "nfp",
              time_col: str | int | None = None, pad: bool = False, delimiter: str | None = None,
-             header: bool | None = None, encoding: str = "utf-8", dtype: str = "float32") -> Bundle:
+             header: bool | None = None, encoding: str = "utf-8", dtype: str | None = None) -> Bundle:
     """Load a delimited table: numeric columns → ``features`` (N×F), ``--target`` → ``target``.
 
     Class targets are int64 indices into the sorted distinct labels (``meta["target_classes"]``);
@@ -124,6 +124,8 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
     (torch.Size([300, 11]), [3, 4, 5, 6, 7, 8])
     """
     src = Path(path)
+    if dtype is None:  # a state's own dtype, else float32
+        dtype = read_state(state)["dtype"] if isinstance(state, (str, Path)) else (state or {}).get("dtype", "float32")
     if dtype not in FEATURE_DTYPES:
         raise OptionError(f"--dtype {dtype!r}: choose one of {', '.join(FEATURE_DTYPES)}")
     if unknown not in ("error", "ignore"):
@@ -139,9 +141,12 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
                                target_kind=target_kind, num_classes=num_classes, normalize=normalize,
                                na=tuple(na), missing=missing, unbiased=unbiased)
         fitted = state if isinstance(state, dict) else read_state(state)
+        saved_target = (fitted["target"] or {}).get("name")
+        if target is not None and str(target) != saved_target:
+            raise OptionError(f"--target {target}: the state's target is {saved_target!r}; leave --target out")
         return _load(src, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
                      layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
-                     encoding=encoding, state_path=None if isinstance(state, dict) else str(state))
+                     encoding=encoding, dtype=dtype, state_path=None if isinstance(state, dict) else str(state))
     normalize = normalize or "none"
     missing = missing or "error"
     if normalize not in NORMALIZE:
@@ -162,7 +167,7 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
             "dtype": dtype}
     return _load(src, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
                  layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
-                 encoding=encoding, state_path=None)
+                 encoding=encoding, dtype=dtype, state_path=None)
 
 
 def _roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, time_col) -> dict[str, Any]:
@@ -198,7 +203,7 @@ def _roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, 
 
 def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, skip_bad: bool, unknown: str,
           period: int | None, layout: str, time_col, pad: bool, delimiter: str | None, header: bool | None,
-          encoding: str, state_path: str | None) -> Bundle:
+          encoding: str, dtype: str, state_path: str | None) -> Bundle:
     settings = fitted if fitted is not None else plan
     assert settings is not None
     dialect = sniff(src, delimiter=delimiter, header=header, encoding=encoding)
@@ -207,7 +212,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     wanted = [*roles["features"], *([roles["target"]] if roles["target"] else []), *([roles["time"]] if roles["time"] else [])]
     # Numeric features are parsed straight to float (no type inference): float32 when that is the
     # output and nothing is fitted on them, else float64. A text cell makes pyarrow fall back to inference.
-    parse32 = settings["dtype"] != "float64" and settings["normalize"] == "none"
+    parse32 = dtype != "float64" and settings["normalize"] == "none"
     numbers = [name for name in roles["features"] if name not in roles["categorical"]]
     table, skipped_rows = read_table(src, dialect, columns=wanted, text_columns=roles["categorical"],
                                      number_columns=numbers, float32=parse32, missing=nulls_text, skip_bad=skip_bad)
@@ -282,7 +287,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     # Fit (or take from the state) and build the feature matrix, column by column.
     new_state: dict[str, Any] = {"format": FORMAT, "version": 1, "features": [], "feature_names": [],
                                  "target": None, "normalize": settings["normalize"], "ddof": settings["ddof"],
-                                 "na": list(settings["na"]), "missing": policy, "dtype": settings["dtype"],
+                                 "na": list(settings["na"]), "missing": policy, "dtype": dtype,
                                  "delimiter": dialect.delimiter, "header": dialect.header,
                                  "tensortool_version": __version__}
     saved = {f["name"]: f for f in fitted["features"]} if fitted else {}
@@ -299,7 +304,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
             one_hots[name] = _category_codes(values, nulls, entry, unknown, src, dialect, warnings)
             entries.append(entry)
     # One preallocated matrix, written column by column: no per-column tensors to concatenate.
-    out_dtype = FEATURE_DTYPES[settings["dtype"]]
+    out_dtype = FEATURE_DTYPES[dtype]
     work = np.float64 if settings["normalize"] != "none" or out_dtype == torch.float64 else np.float32
     widths = [1 if e["kind"] == "numeric" else len(e["categories"]) for e in entries]
     all_rows = bool(keep.all())
@@ -336,7 +341,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     meta: dict[str, Any] = {"layout": "nc", "columns": new_state["feature_names"]}
     if roles["target"]:
         tgt, tmeta, tstate = _target(target_values[keep], roles["target"], settings, fitted, one_hot, src, dialect,
-                                     FEATURE_DTYPES[settings["dtype"]])
+                                     FEATURE_DTYPES[dtype])
         tensors.update(tgt)
         meta.update(tmeta)
         new_state["target"] = tstate
@@ -356,7 +361,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
                           "center": [f["center"] for f in numeric_entries], "scale": [f["scale"] for f in numeric_entries]}
     meta.update({
         "source": str(src), "delimiter": dialect.delimiter, "header": dialect.header, "encoding": dialect.encoding,
-        "rows_read": n + len(skipped_rows), "rows": rows_used, "dtype": settings["dtype"],
+        "rows_read": n + len(skipped_rows), "rows": rows_used, "dtype": dtype,
         "categorical": {f["name"]: f["categories"] for f in new_state["features"] if f["kind"] == "categorical"},
         "normalize": normalize_meta, "missing": {"policy": policy, "markers": nulls_text,
                                                  "cells": int(sum(m.sum() for _, m in [*numeric.values(), *text.values()])),

@@ -258,3 +258,12 @@ def test_quoted_fields_with_delimiters_and_newlines(tmp_path):
     ragged = write(tmp_path / "r.csv", 'id,note,y\n1,"two\nlines",0\n2,x\n')
     with pytest.raises(InputError, match="line 4: expected 3 fields, found 2"):
         load_csv(ragged, target="y", categorical=["note"])
+
+
+def test_state_with_another_dtype_and_target_check(tmp_path):
+    fitted = load_csv(WINE, target="quality", normalize="zscore")
+    again = load_csv(WINE, state=fitted.meta["state"], dtype="float64", target="quality")
+    assert again["features"].dtype == torch.float64
+    assert torch.allclose(again["features"].float(), fitted["features"], atol=1e-6)
+    with pytest.raises(OptionError, match="the state's target is 'quality'"):
+        load_csv(WINE, state=fitted.meta["state"], target="alcohol")
