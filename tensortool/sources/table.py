@@ -236,7 +236,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
             values = _strings(col)
             parsed, not_number = _parse_text_numbers(values, nulls)
             filled = (~nulls).sum()
-            if not_number.sum() * 2 >= max(filled, 1):  # mostly text: a text column, not bad cells
+            if not_number.sum() * 2 > max(filled, 1):  # mostly text: a text column, not bad cells
                 sample = values[np.flatnonzero(not_number)[0]] if not_number.any() else ""
                 raise InputError(f"column {name!r} is not numeric (e.g. {sample!r})", src,
                                  hint=f"one-hot it with --categorical {name} (or --categorical auto), "
@@ -244,7 +244,8 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
             if not skip_bad:
                 problem = first_problem(src, dialect, numeric=[name], missing=nulls_text, check_missing=False, skip_ragged=skip_bad)
                 if problem is not None:
-                    raise problem.error(src, hint="--skip-bad skips such rows and counts them")
+                    raise problem.error(src, hint=f"if {problem.raw!r} means missing, add --na {problem.raw!r} "
+                                                  "and choose --missing; --skip-bad skips such rows")
             bad |= not_number
             numeric[name] = (parsed, nulls)
     target_values = target_nulls = None
