@@ -58,6 +58,9 @@ def tensor_summary(t: torch.Tensor, channel_axis: int | None = None) -> dict[str
         "bytes": t.numel() * t.element_size(),
         "min": None, "max": None, "mean": None,
     }
+    if t.layout == torch.sparse_coo:  # what it holds: indices and values, not the dense size
+        c = t.coalesce()
+        info["bytes"] = c.indices().numel() * 8 + c.values().numel() * c.values().element_size()
     if t.numel() == 0 or t.is_complex() or t.layout != torch.strided:
         return info
     x = t.detach().cpu()

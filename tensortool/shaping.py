@@ -155,3 +155,10 @@ def convert_into(out: torch.Tensor, chw: torch.Tensor, *, layout: str, scale: bo
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """float32 N×K one-hot rows for int64 class indices."""
     return torch.nn.functional.one_hot(labels, num_classes).to(torch.float32)
+
+
+def scale_columns(x: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(x - center) / scale per column of an N×F table, in place; a zero scale counts as 1
+    (a constant column becomes 0 under z-score and min-max), as scikit-learn's scalers do."""
+    safe = torch.where(scale == 0, torch.ones_like(scale), scale)
+    return x.sub_(center.to(x.dtype)).div_(safe.to(x.dtype))

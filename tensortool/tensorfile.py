@@ -147,7 +147,10 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
     fmt = output_format(path)
     written = [bundle.primary] if fmt == ".npy" else list(bundle.tensors)
     check_tensor_output(path, force=force, inputs=inputs, dtypes=[bundle[n].dtype for n in written])
-    tensors = {name: t.detach().cpu().contiguous() for name, t in bundle.tensors.items()}
+    if any(bundle[n].layout != torch.strided for n in written):
+        check_sparse_output(path)
+    tensors = {name: t.detach().cpu() for name, t in bundle.tensors.items()}
+    tensors = {name: t.contiguous() if t.layout == torch.strided else t.coalesce() for name, t in tensors.items()}
     meta_json = json.dumps(bundle.meta)
 
     def write(tmp: Path) -> None:
@@ -295,3 +298,10 @@ def _read_numpy(src: Path, *, single: bool) -> Bundle:
         except TypeError:
             raise InputError(f"array {name!r} has dtype {arr.dtype}, which torch cannot hold", src) from None
     return Bundle(tensors, meta)
+
+
+def check_sparse_output(path: str | Path) -> None:
+    """Only .pt holds sparse tensors: safetensors and numpy have no sparse type."""
+    if output_format(path) != ".pt":
+        raise OutputError("sparse tensors can only be written to .pt (safetensors and numpy have no sparse "
+                          "type)", path, hint="write .pt, or leave out --sparse and keep the index form 'tokens'")

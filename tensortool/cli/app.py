@@ -9,7 +9,9 @@ import typer
 from .._version import __version__
 from .ckpt import app as ckpt_app
 from .info import info
+from .load_csv import load_csv
 from .load_image import load_image
+from .load_text import load_text
 from .stats import stats
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ app.command("load-image")(load_image)
 app.command("info")(info)
 app.command("stats")(stats)
 app.add_typer(ckpt_app, name="ckpt")
+app.command("load-csv")(load_csv)
+app.command("load-text")(load_text)
 
 
 def main() -> None:

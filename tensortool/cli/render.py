@@ -147,7 +147,7 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
                 channels.add_row(str(c), _fmt(m), _fmt(sd))
             stdout.print(channels)
     for key, value in meta.items():
-        if key in ("warnings",) or value in (None, [], {}):
+        if key in ("warnings", "state", "vocab") or value in (None, [], {}):  # state/vocab: in files, --json
             continue
         if key == "skipped":
             stdout.print(f"[bold]skipped[/] {len(value)} file(s):")
@@ -255,3 +255,6 @@ def ckpt_convert_report(result: Any, *, as_json: bool) -> None:
         stdout.print(f"[bold]left out[/] {escape(key)}: {escape(why)}")
     checked = {True: "verified bit-exact by reloading", None: "not verified (--no-verify)"}[result.verified]
     stdout.print(f"[bold]output[/] {checked} · {result.seconds:.2f} s")
+def note(message: str) -> None:
+    """A plain line on stderr (e.g. what a step will cost, said before it runs)."""
+    stderr.print(escape(message))

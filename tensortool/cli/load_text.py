@@ -1,0 +1,63 @@
+"""`tensortool load-text`: text files into padded token indices (optionally one-hot)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from ..sources.text import CHARSETS, DEFAULT_MAX_BYTES, LEVELS, UNITS, write_vocab
+from ..sources.text import load_text as load_texts
+from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
+from . import render
+from .options import Force, Json, Output, Quiet
+
+
+def load_text(
+    paths: Annotated[list[Path], typer.Argument(help="Text files.", show_default=False)],
+    level: Annotated[Literal[LEVELS], typer.Option(help="Tokens are words or characters.")] = "word",
+    charset: Annotated[Literal[CHARSETS], typer.Option(
+        help="--level char: ascii (the 128 code points, the tutorial's) or corpus (the characters that occur).")] = "corpus",
+    lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lowercase first.")] = True,
+    strip_punct: Annotated[bool, typer.Option("--strip-punct/--no-strip-punct",
+        help="Words: strip Unicode punctuation (curly quotes too) from both ends of each word.")] = True,
+    unit: Annotated[Literal[UNITS], typer.Option(help="One sample per file, non-blank line, or paragraph.")] = "line",
+    min_freq: Annotated[int, typer.Option("--min-freq", min=1, help="Rarer tokens become <unk>.")] = 1,
+    max_vocab: Annotated[Optional[int], typer.Option("--max-vocab", min=3,
+        help="Largest vocabulary, the specials <pad> and <unk> included.")] = None,
+    vocab: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Reuse a vocabulary saved with --save-vocab.")] = None,
+    save_vocab: Annotated[Optional[Path], typer.Option("--save-vocab", dir_okay=False,
+        help="Write the vocabulary (and how text was tokenized) as JSON.")] = None,
+    max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="Truncate samples to L tokens.")] = None,
+    one_hot: Annotated[bool, typer.Option("--one-hot", help="Add a dense one-hot 'onehot' (float32 N×L×V).")] = False,
+    sparse: Annotated[bool, typer.Option("--sparse", help="Add 'onehot' as a sparse COO tensor (.pt output only).")] = False,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1,
+        help="Refuse a dense one-hot larger than this many bytes.")] = DEFAULT_MAX_BYTES,
+    encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is removed.")] = "utf-8",
+    errors: Annotated[Literal["strict", "replace"], typer.Option(
+        help="Undecodable bytes: an error with the byte offset, or U+FFFD.")] = "strict",
+    output: Output = None,
+    force: Force = False,
+    json_: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Load text: tokens (int64 N×L, 0 = <pad>), lengths and mask, ready for nn.Embedding."""
+    with render.guard():
+        if output is not None:
+            check_tensor_output(output, force=force, inputs=paths)
+            if sparse:
+                check_sparse_output(output)
+        if save_vocab is not None:
+            check_output(save_vocab, force=force, inputs=[*paths, *([vocab] if vocab else [])])
+        started = time.perf_counter()
+        bundle = load_texts(paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit,
+                            min_freq=min_freq, max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot,
+                            sparse=sparse, max_bytes=max_bytes, encoding=encoding, errors=errors,
+                            on_plan=render.note)
+        if output is not None:
+            write_bundle(bundle, output, force=force, inputs=paths)
+        if save_vocab is not None:
+            write_vocab(bundle.meta["vocab"], save_vocab, force=force, inputs=paths)
+        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
