@@ -10,12 +10,15 @@ from .bundle import Bundle, summarize, tensor_summary
 from .errors import InputError, OptionError, OutputError, TensortoolError
 from .preview import write_preview
 from .shaping import Normalization, parse_normalization
+from .sources.dicom import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
 from .sources.image import ImageOptions, load_images, read_image
 from .stats import DatasetStats, dataset_stats, merge_stats
 from .tensorfile import read_bundle, write_bundle
+from .volume_preview import write_volume_preview
 
 __all__ = [
     "Bundle", "DatasetStats", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
     "TensortoolError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
+    "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
 ]

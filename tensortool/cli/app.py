@@ -8,6 +8,7 @@ import typer
 
 from .._version import __version__
 from .info import info
+from .load_dicom import load_dicom_command
 from .load_image import load_image
 from .stats import stats
 
@@ -36,6 +37,7 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 app.command("load-image")(load_image)
 app.command("info")(info)
 app.command("stats")(stats)
+app.command("load-dicom")(load_dicom_command)
 
 
 def main() -> None:

@@ -183,3 +183,34 @@ def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path
     stdout.print(escape(normalize_line))
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
+
+
+def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: float | None,
+                       to_stderr: bool = False) -> None:
+    """The series `load-dicom --list` found (and the candidates when a choice is needed)."""
+    if as_json:
+        sys.stdout.write(json.dumps({"series": rows, "seconds": round(seconds or 0.0, 6)}) + "\n")
+        return
+    console = stderr if to_stderr else stdout
+    from rich import box
+
+    table = Table(title="DICOM series (no patient identifiers shown)", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("#", "modality", "no.", "slices", "size", "plane", "spacing mm z,y,x", "kind", "description"):
+        table.add_column(col, justify="right" if col in ("#", "no.", "slices") else "left",
+                         no_wrap=col != "description", min_width=len(col))
+    for r in rows:
+        size = f"{r['rows']}×{r['columns']}" + (f"×{r['samples']}" if r["samples"] != 1 else "")
+        spacing = "-" if not r["spacing_mm"] else ",".join("?" if v is None else f"{v:g}" for v in r["spacing_mm"])
+        table.add_row(str(r["index"]), escape(r["modality"]),
+                      "-" if r["series_number"] is None else str(r["series_number"]), str(r["slices"]), size,
+                      r["orientation"], spacing, escape(r["kind"]), escape(r["description"]))
+    # Never squeeze the description away: at least 110 columns (rich gives 80 when not a terminal).
+    console.print(table, width=max(console.width, 110))
+    for r in rows:
+        if r.get("note"):
+            console.print(f"  {r['index']}: {escape(r['kind'])}: {escape(r['note'])}")
+    if seconds is not None:
+        volumes = sum(r["kind"] == "volume" for r in rows)
+        console.print(f"{len(rows)} series, {volumes} volume candidate(s) · {seconds:.2f} s · "
+                      "load one with --series N (index or SeriesInstanceUID), or all with --all-series")
