@@ -205,8 +205,8 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
         table.add_row(str(r["index"]), escape(r["modality"]),
                       "-" if r["series_number"] is None else str(r["series_number"]), str(r["slices"]), size,
                       r["orientation"], spacing, escape(r["kind"]), escape(r["description"]))
-    # Never squeeze the description away: at least 110 columns (rich gives 80 when not a terminal).
-    console.print(table, width=max(console.width, 110))
+    # Never squeeze the description away: at least 110 columns (rich assumes 80 when not a terminal).
+    Console(stderr=to_stderr, highlight=False, width=max(console.width, 110)).print(table)
     for r in rows:
         if r.get("note"):
             console.print(f"  {r['index']}: {escape(r['kind'])}: {escape(r['note'])}")

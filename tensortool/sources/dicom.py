@@ -49,6 +49,7 @@ def parse_window(spec: str | tuple[float, float] | None) -> tuple[float, float, 
     """
     if spec is None:
         return None
+    name = None
     if isinstance(spec, tuple):
         center, width = map(float, spec)
         name = None
