@@ -58,10 +58,10 @@ def phantom(depth: int, rows: int, cols: int, seed: int = 0, dtype=np.int16, low
 
 
 def _base(modality: str, sop_class: str, series_uid: str, study_uid: str, series_number: int,
-          description: str, frame_of_reference: str) -> Dataset:
+          description: str, frame_of_reference: str, instance_uid: str | None = None) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = instance_uid or generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
@@ -128,7 +128,7 @@ def write_series(folder: str | Path, stored: np.ndarray, *, spacing_mm: tuple[fl
         shift = col * dist[k] * np.tan(np.radians(tilt_deg))
         pos = np.asarray(origin) + dist[k] * normal + shift
         ds = _base(modality, CT_IMAGE if modality == "CT" else MR_IMAGE, series_uid, study_uid, series_number,
-                   description, frame_of_reference)
+                   description, frame_of_reference, generate_uid(entropy_srcs=[series_uid, str(k)]))
         ds.ImageType = list(image_type)
         ds.InstanceNumber = (depth - k) if instance_descending else k + 1
         ds.ImagePositionPatient = [f"{v:.4f}" for v in pos]

@@ -338,8 +338,12 @@ def group_series(planes: Iterable[SliceHeader]) -> list[Series]:
             series.append(s)
         if scouts:
             series.append(Series(0, uid, scouts, localizer="ImageType LOCALIZER"))
-    series.sort(key=lambda s: (s.first.study_uid, s.first.series_number if s.first.series_number is not None else 1 << 30,
-                               s.uid, s.localizer is not None, -len(s.slices)))
+    # Groups of one UID stay together, ordered by the UID's lowest SeriesNumber; volumes before localizers.
+    number: dict[str, int] = {}
+    for s in series:
+        n = min((x.series_number for x in s.slices if x.series_number is not None), default=1 << 30)
+        number[s.uid] = min(number.get(s.uid, n), n)
+    series.sort(key=lambda s: (s.first.study_uid, number[s.uid], s.uid, s.localizer is not None, -len(s.slices)))
     for k, s in enumerate(series):
         s.index = k
         s.slices.sort(key=lambda x: (x.path, x.frame or 0))
