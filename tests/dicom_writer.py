@@ -42,9 +42,9 @@ class Written:
         self.hu = self.stored.astype(np.float64) * s + i
 
 
-def phantom(depth: int, rows: int, cols: int, seed: int = 0, dtype=np.int16, low: int = -1024,
-            high: int = 2000) -> np.ndarray:
-    """A body-like phantom in stored values: air outside, soft tissue, a bright 'bone', noise."""
+def phantom(depth: int, rows: int, cols: int, seed: int = 0, dtype=np.int16, high: int = 3000) -> np.ndarray:
+    """A body-like phantom in stored values for RescaleIntercept -1024: air (0 → -1024 HU), soft
+    tissue (about 40 HU), a bright 'bone' (about 700 HU), noise, and a gradient along z."""
     rng = np.random.default_rng(seed)
     z, y, x = np.mgrid[0:depth, 0:rows, 0:cols].astype(np.float64)
     cy, cx = (rows - 1) / 2, (cols - 1) / 2
@@ -54,7 +54,7 @@ def phantom(depth: int, rows: int, cols: int, seed: int = 0, dtype=np.int16, low
     vol[bone] = 1024 + 700 + 20 * z[bone]
     vol += rng.normal(0, 10, vol.shape)
     vol += z * 3  # a gradient along z makes the slice order visible
-    return np.clip(vol + low + 1024 - 1024, low + 1024 if dtype == np.uint16 else low, high).astype(dtype)
+    return np.clip(vol, 0, high).astype(dtype)
 
 
 def _base(modality: str, sop_class: str, series_uid: str, study_uid: str, series_number: int,
