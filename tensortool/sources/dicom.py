@@ -168,10 +168,28 @@ def _check_decoder(header: SliceHeader) -> None:
                          hint=EXTRA_HINT)
 
 
-def _read_pixels(path: str) -> np.ndarray:
+def _read_native(header: SliceHeader) -> np.ndarray:
+    """Uncompressed grey pixels straight from the file, as pydicom would return them."""
+    offset, dtype, unused_bits = header.native
+    count = header.rows * header.columns
+    try:
+        arr = np.fromfile(header.path, dtype=dtype, count=count, offset=offset)
+    except OSError as exc:
+        raise InputError(f"cannot read the pixel data: {exc}", header.path) from None
+    if arr.size != count:
+        raise InputError(f"truncated pixel data: {arr.size} of {count} values", header.path)
+    if unused_bits:  # pydicom's correction: ignore the bits above BitsStored (sign-extending if signed)
+        np.left_shift(arr, unused_bits, out=arr)
+        np.right_shift(arr, unused_bits, out=arr)
+    return arr.reshape(header.rows, header.columns)
+
+
+def _read_pixels(path: str, header: SliceHeader | None = None) -> np.ndarray:
     """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom."""
     from pydicom.pixels import pixel_array
 
+    if header is not None and header.native is not None:
+        return _read_native(header)
     try:
         arr = pixel_array(path)
     except RuntimeError as exc:
@@ -207,7 +225,7 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
     out_dtype = VOLUME_DTYPES[dtype or "float32"]
     work_dtype = out_dtype if out_dtype in (torch.float32, torch.float64) else torch.float32
     if raw and dtype is None:  # stored values in an integer type; known once the first file is read
-        work_dtype = out_dtype = _raw_dtype({_read_pixels(first.path).dtype})
+        work_dtype = out_dtype = _raw_dtype({_read_pixels(first.path, first).dtype})
     reps = geo.repeats
     depth = len(geo.slices) // reps
     volume = torch.empty((reps, depth, h, w) + ((channels,) if channels == 3 else ()), dtype=work_dtype)
@@ -220,7 +238,7 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
 
     def fill(path: str) -> InputError | None:
         try:
-            arr = _read_pixels(path)
+            arr = _read_pixels(path, slots[path][0][1] if len(slots[path]) == 1 else None)
             for k, hd in slots[path]:
                 frame = arr[hd.frame] if hd.frame is not None else arr
                 if frame.shape[:2] != (h, w):

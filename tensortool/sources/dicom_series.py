@@ -57,6 +57,45 @@ class SliceHeader:
     temporal: float | None
     acquisition_time: str
     window: tuple[float, float] | None
+    # (byte offset, numpy dtype, unused high bits) of uncompressed little-endian grey pixels, so
+    # they can be read with one np.fromfile instead of parsing the file a second time.
+    native: tuple[int, str, int] | None = None
+
+
+_NATIVE_SYNTAXES = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}  # implicit, explicit VR LE
+
+
+def _native_pixels(ds: Any, fh: Any) -> tuple[int, str, int] | None:
+    """Where the pixel values of a simple single-frame file start, or None (then pydicom decodes).
+
+    dcmread(stop_before_pixels) leaves the file at the PixelData tag; its header is checked here.
+    """
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
+    try:
+        if (ts not in _NATIVE_SYNTAXES or int(ds.get("NumberOfFrames") or 1) != 1
+                or int(ds.get("SamplesPerPixel", 1)) != 1
+                or not str(ds.get("PhotometricInterpretation", "")).startswith("MONOCHROME")):
+            return None
+        bits, stored = int(ds.BitsAllocated), int(ds.get("BitsStored", ds.BitsAllocated))
+        signed = int(ds.get("PixelRepresentation", 0)) == 1
+        if bits not in (8, 16, 32) or not 0 < stored <= bits:
+            return None
+        start = fh.tell()
+        head = fh.read(12)
+        if head[:4] != b"\xe0\x7f\x10\x00":
+            return None
+        if _NATIVE_SYNTAXES[ts]:
+            if head[4:6] not in (b"OW", b"OB"):
+                return None
+            length, offset = int.from_bytes(head[8:12], "little"), start + 12
+        else:
+            length, offset = int.from_bytes(head[4:8], "little"), start + 8
+        need = int(ds.Rows) * int(ds.Columns) * bits // 8
+        if length not in (need, need + 1):
+            return None
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
+    return offset, f"<{'i' if signed else 'u'}{bits // 8}", bits - stored
 
 
 @dataclass
@@ -185,7 +224,9 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        with open(path, "rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True)
+            native = _native_pixels(ds, fh)
     except InvalidDicomError:
         return None
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -217,7 +258,7 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
     if frames == 1:
         return [SliceHeader(frame=None, pixel_spacing=spacing, orientation=orientation, position=position,
                             slope=1.0 if slope is None else slope, intercept=intercept or 0.0,
-                            echo=echo, temporal=temporal, **common)]
+                            echo=echo, temporal=temporal, native=native, **common)]
     # Multi-frame: enhanced (per-frame functional groups) or legacy (GridFrameOffsetVector).
     shared = _item(ds, "SharedFunctionalGroupsSequence")
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")

@@ -284,3 +284,32 @@ def test_no_dicom_at_all(tmp_path):
         load_dicom(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         load_dicom(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_padded.dcm",
+                                  "MR_small_bigendian.dcm", "MR_small_expb.dcm"])
+def test_direct_read_equals_pydicom(name):
+    """Uncompressed little-endian grey files are read with np.fromfile; the result must be pydicom's."""
+    from tensortool.sources.dicom_series import read_headers
+
+    (header,) = read_headers(TEST_FILES / name)
+    assert (header.native is not None) == (name in ("CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm"))
+    b = load_dicom(TEST_FILES / name, raw=True)
+    np.testing.assert_array_equal(vol(b)[0], pydicom.dcmread(TEST_FILES / name).pixel_array)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_direct_read_ignores_bits_above_bits_stored(tmp_path, signed):
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    stored = phantom(1, 8, 8, seed=9, dtype=np.int16 if signed else np.uint16, high=2000)
+    w = write_series(tmp_path / "b", stored)
+    ds = pydicom.dcmread(w.files[0])
+    ds.BitsStored, ds.HighBit = 12, 11
+    raw = np.frombuffer(ds.PixelData, dtype="<i2" if signed else "<u2").copy()
+    raw[::3] |= np.array(0x7000 if not signed else 0x5000, dtype=raw.dtype)  # junk in the unused bits
+    ds.PixelData = raw.tobytes()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(w.files[0], enforce_file_format=True)
+    b = load_dicom(w.files[0], raw=True)
+    np.testing.assert_array_equal(vol(b)[0], pydicom.dcmread(w.files[0]).pixel_array)
