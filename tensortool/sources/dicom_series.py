@@ -65,18 +65,62 @@ class SliceHeader:
 _NATIVE_SYNTAXES = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}  # implicit, explicit VR LE
 
 
+# Top-level elements read from their raw bytes: pydicom's general value conversion is most of
+# the header scan's time (pure Python, so threads do not help when files are in the page cache).
+_TEXT = {"SeriesInstanceUID": 0x0020000E, "StudyInstanceUID": 0x0020000D, "Modality": 0x00080060,
+         "SeriesNumber": 0x00200011, "InstanceNumber": 0x00200013, "RescaleType": 0x00281054,
+         "SliceThickness": 0x00180050, "AcquisitionTime": 0x00080032, "RescaleSlope": 0x00281053,
+         "RescaleIntercept": 0x00281052, "NumberOfFrames": 0x00280008, "TemporalPositionIdentifier": 0x00200100,
+         "PhotometricInterpretation": 0x00280004}
+_MULTI = {"ImageType": 0x00080008, "PixelSpacing": 0x00280030, "ImageOrientationPatient": 0x00200037,
+          "ImagePositionPatient": 0x00200032, "WindowCenter": 0x00281050, "WindowWidth": 0x00281051,
+          "EchoNumbers": 0x00180086}
+_US = {"Rows": 0x00280010, "Columns": 0x00280011, "SamplesPerPixel": 0x00280002, "BitsAllocated": 0x00280100,
+       "BitsStored": 0x00280101, "PixelRepresentation": 0x00280103}
+
+
+class _Header:
+    """``ds.get(keyword, default)`` that decodes the common numeric/UID elements from raw bytes."""
+
+    def __init__(self, ds: Any):
+        self.ds = ds
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        tag = _TEXT.get(keyword) or _MULTI.get(keyword) or _US.get(keyword)
+        if tag is None:
+            return self.ds.get(keyword, default)
+        try:
+            elem = self.ds.get_item(tag)
+        except (KeyError, AttributeError):
+            elem = None
+        if elem is None:
+            return default
+        raw = elem.value
+        if not isinstance(raw, (bytes, bytearray)):
+            return self.ds.get(keyword, default)
+        if keyword in _US:
+            if len(raw) < 2 or not getattr(elem, "is_little_endian", True):
+                return self.ds.get(keyword, default)
+            return int.from_bytes(raw[:2], "little")
+        text = raw.decode("latin-1").strip(" \x00")
+        if keyword in _MULTI:
+            return [v.strip(" \x00") for v in text.split("\\")] if text else default
+        return text if text else default
+
+
 def _native_pixels(ds: Any, fh: Any) -> tuple[int, str, int] | None:
     """Where the pixel values of a simple single-frame file start, or None (then pydicom decodes).
 
     dcmread(stop_before_pixels) leaves the file at the PixelData tag; its header is checked here.
     """
-    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
+    ts = str(getattr(getattr(ds.ds, "file_meta", None), "TransferSyntaxUID", ""))
     try:
         if (ts not in _NATIVE_SYNTAXES or int(ds.get("NumberOfFrames") or 1) != 1
                 or int(ds.get("SamplesPerPixel", 1)) != 1
                 or not str(ds.get("PhotometricInterpretation", "")).startswith("MONOCHROME")):
             return None
-        bits, stored = int(ds.BitsAllocated), int(ds.get("BitsStored", ds.BitsAllocated))
+        bits = int(ds.get("BitsAllocated"))
+        stored = int(ds.get("BitsStored", bits))
         signed = int(ds.get("PixelRepresentation", 0)) == 1
         if bits not in (8, 16, 32) or not 0 < stored <= bits:
             return None
@@ -90,7 +134,7 @@ def _native_pixels(ds: Any, fh: Any) -> tuple[int, str, int] | None:
             length, offset = int.from_bytes(head[8:12], "little"), start + 12
         else:
             length, offset = int.from_bytes(head[4:8], "little"), start + 8
-        need = int(ds.Rows) * int(ds.Columns) * bits // 8
+        need = int(ds.get("Rows")) * int(ds.get("Columns")) * bits // 8
         if length not in (need, need + 1):
             return None
     except (AttributeError, TypeError, ValueError, OSError):
@@ -226,35 +270,36 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
     try:
         with open(path, "rb") as fh:
             ds = pydicom.dcmread(fh, stop_before_pixels=True)
-            native = _native_pixels(ds, fh)
+            native = _native_pixels(_Header(ds), fh)
     except InvalidDicomError:
         return None
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InputError(f"unreadable DICOM header: {exc}", path) from None
     if "Rows" not in ds or "Columns" not in ds:
         return None  # not an image (structured report, RT plan, DICOMDIR under another name)
-    frames = _int(ds.get("NumberOfFrames")) or 1
+    h = _Header(ds)
+    frames = _int(h.get("NumberOfFrames")) or 1
     ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
-    window = (_number(_first(ds.get("WindowCenter"))), _number(_first(ds.get("WindowWidth"))))
+    window = (_number(_first(h.get("WindowCenter"))), _number(_first(h.get("WindowWidth"))))
     common = dict(
-        path=str(path), series_uid=str(ds.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
-        study_uid=str(ds.get("StudyInstanceUID", "")), modality=str(ds.get("Modality", "")),
-        description=str(ds.get("SeriesDescription", "")), series_number=_int(ds.get("SeriesNumber")),
-        instance=_int(ds.get("InstanceNumber")), rows=int(ds.Rows), columns=int(ds.Columns),
-        image_type=tuple(str(v).upper() for v in (ds.get("ImageType") or ())),
-        samples=_int(ds.get("SamplesPerPixel")) or 1, rescale_type=str(ds.get("RescaleType", "")),
-        transfer_syntax=ts, slice_thickness=_number(ds.get("SliceThickness")),
-        acquisition_time=str(ds.get("AcquisitionTime", "") or ""),
+        path=str(path), series_uid=str(h.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
+        study_uid=str(h.get("StudyInstanceUID", "")), modality=str(h.get("Modality", "")),
+        description=str(h.get("SeriesDescription", "")), series_number=_int(h.get("SeriesNumber")),
+        instance=_int(h.get("InstanceNumber")), rows=int(h.get("Rows")), columns=int(h.get("Columns")),
+        image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
+        samples=_int(h.get("SamplesPerPixel")) or 1, rescale_type=str(h.get("RescaleType", "")),
+        transfer_syntax=ts, slice_thickness=_number(h.get("SliceThickness")),
+        acquisition_time=str(h.get("AcquisitionTime", "") or ""),
         window=window if None not in window and window[1] > 0 else None,
     )
-    spacing = _floats(ds.get("PixelSpacing"), 2)
-    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-    position = _floats(ds.get("ImagePositionPatient"), 3)
-    slope = _number(ds.get("RescaleSlope"))
-    intercept = _number(ds.get("RescaleIntercept"))
+    spacing = _floats(h.get("PixelSpacing"), 2)
+    orientation = _floats(h.get("ImageOrientationPatient"), 6)
+    position = _floats(h.get("ImagePositionPatient"), 3)
+    slope = _number(h.get("RescaleSlope"))
+    intercept = _number(h.get("RescaleIntercept"))
     if slope is None and "DoseGridScaling" in ds:  # RT dose: Gy per stored unit
         slope = _number(ds.DoseGridScaling)
-    echo, temporal = _number(_first(ds.get("EchoNumbers"))), _number(ds.get("TemporalPositionIdentifier"))
+    echo, temporal = _number(_first(h.get("EchoNumbers"))), _number(h.get("TemporalPositionIdentifier"))
     if frames == 1:
         return [SliceHeader(frame=None, pixel_spacing=spacing, orientation=orientation, position=position,
                             slope=1.0 if slope is None else slope, intercept=intercept or 0.0,

@@ -286,6 +286,7 @@ def test_no_dicom_at_all(tmp_path):
         load_dicom(tmp_path / "missing")
 
 
+@pytest.mark.filterwarnings("ignore:The pixel data is .* bytes long")
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_padded.dcm",
                                   "MR_small_bigendian.dcm", "MR_small_expb.dcm"])
 def test_direct_read_equals_pydicom(name):
