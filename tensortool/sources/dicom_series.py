@@ -469,8 +469,8 @@ def choose_series(series: list[Series], choice: str | int | None) -> Series:
         raise InputError("no image series found (only localizers or no images)")
     if len(candidates) > 1:
         raise SeriesChoiceError(f"{len(candidates)} series could be loaded as volumes", series,
-                                hint="choose one with --series N (index or SeriesInstanceUID), "
-                                     "or load them all with --all-series")
+                                hint="choose one with --series INDEX or --series UID, or load them all "
+                                     "with --all-series")
     return candidates[0]
 
 
