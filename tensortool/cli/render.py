@@ -212,6 +212,6 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
             console.print(f"  {r['index']}: {escape(r['kind'])}: {escape(r['note'])}")
     if seconds is not None:
         volumes = sum(r["kind"] == "volume" for r in rows)
-        hint = (" · load one with --series N (index or SeriesInstanceUID), or all with --all-series"
+        hint = (" · load one with --series INDEX or --series UID, or all with --all-series"
                 if volumes > 1 else "")
         console.print(f"{len(rows)} series, {volumes} volume candidate(s) · {seconds:.2f} s{hint}")

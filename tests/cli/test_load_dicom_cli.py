@@ -65,7 +65,7 @@ def test_several_series_error_lists_them(two):
     folder, *_ = two
     r = run(folder)
     assert r.exit_code == 1
-    assert "2 series could be loaded as volumes" in r.stderr and "--series N" in r.stderr
+    assert "2 series could be loaded as volumes" in r.stderr and "--series INDEX" in r.stderr
     assert "chest" in r.stderr and "head" in r.stderr and "Traceback" not in r.output
 
 
