@@ -287,7 +287,8 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
         description=str(h.get("SeriesDescription", "")), series_number=_int(h.get("SeriesNumber")),
         instance=_int(h.get("InstanceNumber")), rows=int(h.get("Rows")), columns=int(h.get("Columns")),
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
-        samples=_int(h.get("SamplesPerPixel")) or 1, rescale_type=str(h.get("RescaleType", "")),
+        samples=_int(h.get("SamplesPerPixel")) or 1,
+        rescale_type=str(h.get("RescaleType", "") or ds.get("DoseUnits", "")),  # RT dose: GY
         transfer_syntax=ts, slice_thickness=_number(h.get("SliceThickness")),
         acquisition_time=str(h.get("AcquisitionTime", "") or ""),
         window=window if None not in window and window[1] > 0 else None,

@@ -222,6 +222,7 @@ def test_real_multiframe_rtdose():
     expected = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
     np.testing.assert_allclose(vol(b), expected, rtol=1e-6)
     assert b.meta["spacing_mm"] == [5.0, 10.0, 10.0] and b.meta["frames"] == 15
+    assert b.meta["value_unit"] == str(ds.DoseUnits)
 
 
 @pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"])
