@@ -11,12 +11,14 @@ from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspe
 from .errors import InputError, OptionError, OutputError, TensortoolError
 from .preview import write_preview
 from .shaping import Normalization, parse_normalization
+from .sources.dicom import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
 from .sources.image import ImageOptions, load_images, read_image
 from .sources.table import load_csv
 from .sources.table_state import read_state, write_state
 from .sources.text import load_text, read_vocab, write_vocab
 from .stats import DatasetStats, dataset_stats, merge_stats
 from .tensorfile import read_bundle, write_bundle
+from .volume_preview import write_volume_preview
 
 __all__ = [
     "CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint",
@@ -24,4 +26,5 @@ __all__ = [
     "TensortoolError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
+    "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
 ]

@@ -10,6 +10,7 @@ from .._version import __version__
 from .ckpt import app as ckpt_app
 from .info import info
 from .load_csv import load_csv
+from .load_dicom import load_dicom_command
 from .load_image import load_image
 from .load_text import load_text
 from .stats import stats
@@ -42,6 +43,7 @@ app.command("stats")(stats)
 app.add_typer(ckpt_app, name="ckpt")
 app.command("load-csv")(load_csv)
 app.command("load-text")(load_text)
+app.command("load-dicom")(load_dicom_command)
 
 
 def main() -> None:

@@ -258,3 +258,33 @@ def ckpt_convert_report(result: Any, *, as_json: bool) -> None:
 def note(message: str) -> None:
     """A plain line on stderr (e.g. what a step will cost, said before it runs)."""
     stderr.print(escape(message))
+def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: float | None,
+                       to_stderr: bool = False) -> None:
+    """The series `load-dicom --list` found (and the candidates when a choice is needed)."""
+    if as_json:
+        sys.stdout.write(json.dumps({"series": rows, "seconds": round(seconds or 0.0, 6)}) + "\n")
+        return
+    console = stderr if to_stderr else stdout
+    from rich import box
+
+    table = Table(title="DICOM series (no patient identifiers shown)", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("#", "modality", "no.", "slices", "size", "plane", "spacing mm z,y,x", "kind", "description"):
+        table.add_column(col, justify="right" if col in ("#", "no.", "slices") else "left",
+                         no_wrap=col != "description", min_width=len(col))
+    for r in rows:
+        size = f"{r['rows']}×{r['columns']}" + (f"×{r['samples']}" if r["samples"] != 1 else "")
+        spacing = "-" if not r["spacing_mm"] else ",".join("?" if v is None else f"{v:g}" for v in r["spacing_mm"])
+        table.add_row(str(r["index"]), escape(r["modality"]),
+                      "-" if r["series_number"] is None else str(r["series_number"]), str(r["slices"]), size,
+                      r["orientation"], spacing, escape(r["kind"]), escape(r["description"]))
+    # Never squeeze the description away: at least 110 columns (rich assumes 80 when not a terminal).
+    Console(stderr=to_stderr, highlight=False, width=max(console.width, 110)).print(table)
+    for r in rows:
+        if r.get("note"):
+            console.print(f"  {r['index']}: {escape(r['kind'])}: {escape(r['note'])}")
+    if seconds is not None:
+        volumes = sum(r["kind"] == "volume" for r in rows)
+        hint = (" · load one with --series INDEX or --series UID, or all with --all-series"
+                if volumes > 1 else "")
+        console.print(f"{len(rows)} series, {volumes} volume candidate(s) · {seconds:.2f} s{hint}")
