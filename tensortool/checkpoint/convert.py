@@ -193,8 +193,11 @@ def _verify_safetensors(path: Path, expected: dict[str, torch.Tensor], metadata:
         raise _verify_failed(src, f"safetensors cannot read the output: {exc}") from None
 
 
+CHUNK_BYTES = 64 << 20  # verify compares file bytes in blocks of this size: memory stays constant
+
+
 class _Scratch:
-    """A reusable byte buffer: fresh memory per tensor would be page-faulted and zeroed every time."""
+    """A reusable byte buffer: fresh memory per block would be page-faulted and zeroed every time."""
 
     def __init__(self) -> None:
         self.buffer = torch.empty(0, dtype=torch.uint8)
@@ -208,17 +211,22 @@ class _Scratch:
 
 def _same_source(name: str, got: torch.Tensor, out: FileMap, source: torch.Tensor, cast: torch.dtype | None,
                  files: FileMap, src: Path, scratch: tuple[_Scratch, _Scratch]) -> None:
-    """Compare a reloaded tensor with its source, reading both from their files where they are mapped."""
+    """Compare a reloaded tensor with its source, block by block from their files where both are mapped."""
     dtype = cast_dtype(source, cast)
     if got.dtype != dtype or got.shape != source.shape:
         raise _verify_failed(src, f"tensor {name!r} differs after reloading")
-    nbytes = got.numel() * got.element_size()
     at = out.locate(got)
-    got_bytes = scratch[0].read(out.fd(at[0]), at[1], nbytes) if at else tensor_bytes(got)
     where = files.locate(source) if dtype == source.dtype else None
-    want = scratch[1].read(files.fd(where[0]), where[1], nbytes) if where else tensor_bytes(source.to(dtype))
-    if got_bytes is None or want is None or not torch.equal(got_bytes, want):
-        raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+    if at is None or where is None:
+        _same_tensor(name, got, source.to(dtype), src)
+        return
+    nbytes = got.numel() * got.element_size()
+    for start in range(0, nbytes, CHUNK_BYTES):
+        size = min(CHUNK_BYTES, nbytes - start)
+        a = scratch[0].read(out.fd(at[0]), at[1] + start, size)
+        b = scratch[1].read(files.fd(where[0]), where[1] + start, size)
+        if a is None or b is None or not torch.equal(a, b):
+            raise _verify_failed(src, f"tensor {name!r} differs after reloading")
 
 
 def _same_tensor(name: str, got: torch.Tensor, want: torch.Tensor, src: Path) -> None:
