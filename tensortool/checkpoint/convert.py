@@ -18,7 +18,7 @@ from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensor
 from .filemap import FileMap
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
-from .structure import Flat, find_state_dict, flatten, select_key, strip_prefix, unflatten
+from .structure import Flat, find_state_dict, flatten, has_tensor, select_key, strip_prefix, unflatten
 
 CASTS = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
          "fp32": torch.float32, "float32": torch.float32}
@@ -88,7 +88,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = 
     else:
         metadata = {**opened.metadata, "format": "pt"}
         outputs = _write_safetensors_set(opened, flat, cast, target, metadata, record, force, verify)
-    entries = [str(k) for k, v in obj.items() if not _holds_tensor(v)] if isinstance(obj, dict) else []
+    entries = [str(k) for k, v in obj.items() if not has_tensor(v)] if isinstance(obj, dict) else []
     _, total = layout(flat.tensors.items(), cast)
     return ConvertResult(
         source=str(src), source_format=opened.format, outputs=[str(p) for p in outputs],
@@ -96,16 +96,6 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = 
         aliases={a: info["of"] for a, info in flat.aliases.items()}, left_out=flat.left_out, entries=entries,
         dtype=record["dtype"], verified=True if verify else None, seconds=time.perf_counter() - started,
         warnings=opened.warnings + flat.warnings)
-
-
-def _holds_tensor(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_tensor(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_tensor(v) for v in value)
-    return False
 
 
 def _target(dst: Path, max_shard_size: str | None) -> _Target:

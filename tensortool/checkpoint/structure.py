@@ -43,16 +43,17 @@ def is_state_dict(value: Any) -> bool:
 def is_optimizer(key: Any, value: Any) -> bool:
     if isinstance(value, dict) and "state" in value and "param_groups" in value:
         return True
-    return key in OPTIMIZER_KEYS and isinstance(value, (dict, list)) and _has_tensor(value)
+    return key in OPTIMIZER_KEYS and isinstance(value, (dict, list)) and has_tensor(value)
 
 
-def _has_tensor(value: Any) -> bool:
+def has_tensor(value: Any) -> bool:
+    """Whether a tensor sits anywhere inside ``value`` (dicts, lists, tuples)."""
     if isinstance(value, torch.Tensor):
         return True
     if isinstance(value, dict):
-        return any(_has_tensor(v) for v in value.values())
+        return any(has_tensor(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_has_tensor(v) for v in value)
+        return any(has_tensor(v) for v in value)
     return False
 
 
