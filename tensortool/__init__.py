@@ -6,6 +6,7 @@
 """
 
 from ._version import __version__
+from .bench import BenchResult, CaseResult, Timing, TransferResult, run_bench
 from .bundle import Bundle, summarize, tensor_summary
 from .errors import InputError, OptionError, OutputError, TensortoolError
 from .preview import write_preview
@@ -18,4 +19,5 @@ __all__ = [
     "Bundle", "DatasetStats", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
     "TensortoolError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
+    "BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench",
 ]

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .._version import __version__
+from .bench import bench
 from .info import info
 from .load_image import load_image
 from .stats import stats
@@ -36,6 +37,7 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 app.command("load-image")(load_image)
 app.command("info")(info)
 app.command("stats")(stats)
+app.command("bench")(bench)
 
 
 def main() -> None:
