@@ -559,8 +559,9 @@ def _run_case(case: Case, dtype: str, dev: str, timing: Timing, threads: int,
     return result
 
 
-def measure_transfers(index: int, nbytes: int = TRANSFER_BYTES, timing: Timing | None = None) -> list[TransferResult]:
+def measure_transfers(index: int, nbytes: int | None = None, timing: Timing | None = None) -> list[TransferResult]:
     """Host→device and device→host bandwidth, pageable and pinned host memory, median of repeats."""
+    nbytes = TRANSFER_BYTES if nbytes is None else nbytes
     timing = timing or Timing(warmup=2, repeat=10)
     device = cuda.device(index)
     results = []
