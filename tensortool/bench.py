@@ -582,13 +582,14 @@ def measure_transfers(index: int, nbytes: int | None = None, timing: Timing | No
 def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",),
               sizes: Sequence[tuple[int, int, int]] | None = None, dtypes: Sequence[str] | None = None,
               *, threads: int | None = None, timing: Timing | None = None, transfers: bool = True,
-              progress: Callable[[int, int], None] | None = None) -> BenchResult:
+              only: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None) -> BenchResult:
     """Time matmul/bmm/einsum cases on each device; see the module docstring for the method.
 
     ``devices``: "cpu", "cuda", "cuda:N", "all" or a list of resolved names ("cpu", "cuda:0").
     ``sizes``/``dtypes``: None picks per device (CPU 256–1024 and float32; CUDA 1024–8192 and
     float32, tf32, bfloat16). Cases that do not fit in free memory, or tf32 on CPU, are skipped
     with a note; a case whose result fails its float64 check is marked "wrong" and not timed.
+    ``only`` keeps the cases with these names (see ``case_names``).
 
     >>> r = run_bench("cpu", ["matmul"], [(128, 128, 128)], timing=Timing(repeat=5))  # doctest: +SKIP
     >>> r.cases[0].median_s > 0  # doctest: +SKIP
@@ -605,6 +606,8 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
         if dtype not in DTYPES:
             raise OptionError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     names = case_names(ops)
+    if only is not None:  # a subset of the cases by name, e.g. ["einsum bij,bjk->bik"]
+        names &= set(only)
     with cpu_threads(threads) as used_threads:
         result = BenchResult(environment(devices, used_threads, timing), notes=notes)
         plan = []

@@ -54,12 +54,17 @@ def require_matplotlib() -> None:
                           hint='pip install "tensortool[plot]"') from None
 
 
-def write_plot(result: BenchResult, path: str | Path, *, force: bool = False) -> Path:
-    """PNG of TFLOP/s against size: one panel per case, one line per device and dtype."""
+def check_plot_output(path: str | Path, *, force: bool = False) -> Path:
+    """Refuse, before any timing, a plot path that is not .png or exists, or no matplotlib."""
     require_matplotlib()
     if Path(path).suffix.lower() != ".png":
         raise OutputError("the plot is a PNG; give a path ending in .png", path)
-    check_output(path, force=force)
+    return check_output(path, force=force)
+
+
+def write_plot(result: BenchResult, path: str | Path, *, force: bool = False) -> Path:
+    """PNG of TFLOP/s against size: one panel per case, one line per device and dtype."""
+    check_plot_output(path, force=force)
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; must precede pyplot

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..bench import DTYPES, Timing, resolve_devices, run_bench
-from ..bench_output import check_result_output, require_matplotlib, write_plot, write_results
+from ..bench_output import check_plot_output, check_result_output, write_plot, write_results
 from ..errors import TensortoolError
 from . import render
 from .options import Force, Json, Quiet
@@ -77,7 +77,7 @@ def bench(
         if output is not None:
             check_result_output(output, force=force)
         if plot is not None:
-            require_matplotlib()
+            check_plot_output(plot, force=force)
         started = time.perf_counter()
         with render.progress("cases", quiet, unit="cases") as on_progress:
             result = run_bench(devices, [op], sizes, dtypes, threads=threads,

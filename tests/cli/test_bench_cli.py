@@ -116,6 +116,11 @@ def test_plot(tmp_path):
     result = invoke("--device", "cpu", "--op", "matmul", "--size", "16,32", *QUICK[2:], "--plot", str(png))
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "wrote" in result.stdout
+    before = png.read_bytes()
+    result = invoke("--device", "cpu", *QUICK, "--plot", str(png))
+    assert result.exit_code == 1 and "already exists" in result.stderr and png.read_bytes() == before
+    result = invoke("--device", "cpu", *QUICK, "--plot", str(tmp_path / "bench.jpg"))
+    assert result.exit_code == 1 and "PNG" in result.stderr and "TFLOP/s" not in result.stdout
 
 
 def test_plot_without_matplotlib_is_one_clear_line(tmp_path, monkeypatch):
