@@ -58,7 +58,7 @@ def test_json_has_every_figure_and_options_reach_the_library():
     assert [(c["name"], c["size"], c["dtype"]) for c in cases] == [
         ("bmm", [32, 32, 32], "float64"), ("bmm", [32, 32, 32], "float32"),
         ("bmm", [16, 24, 40], "float64"), ("bmm", [16, 24, 40], "float32")]
-    assert all(c["repeats"] == 3 for c in cases) and doc["notes"] == []
+    assert all(c["repeats"] == 3 for c in cases) and not any("skipped" in n for n in doc["notes"])
     assert cases[2]["flops"] == 2 * 8 * 8 * 12 * 20  # batch 8 of M/2 × N/2 × K/2
 
 
