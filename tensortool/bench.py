@@ -70,6 +70,7 @@ class CaseResult:
     percent_of_peak: float | None = None
     max_error: float | None = None
     error_bound: float | None = None
+    cuda_fp32_precision: str | None = None  # GPU rows: "tf32" or "ieee" while the case ran
     einsum_overhead: float | None = None  # einsum median / baseline median
     speedup: float | None = None          # GPU row: CPU median / GPU median for the same case
 
@@ -537,7 +538,7 @@ def _l2_flusher(device: torch.device, l2_bytes: int | None) -> Callable[[], Any]
 
 
 def _run_case(case: Case, dtype: str, dev: str, timing: Timing, threads: int,
-              flush: Callable[[], Any] | None) -> CaseResult:
+              flush: Callable[[], Any] | None, gpu_name: str | None) -> CaseResult:
     index = int(dev.split(":")[1]) if dev.startswith("cuda") else None
     result = CaseResult(device=dev, name=case.name, op=case.op, shape=case.shape_text,
                         size=case.size, dtype=dtype, flops=case.flops, baseline=case.baseline)
@@ -550,7 +551,9 @@ def _run_case(case: Case, dtype: str, dev: str, timing: Timing, threads: int,
         return result
     device = torch.device("cpu") if index is None else cuda.device(index)
     inputs = make_inputs(case, dtype, device)
-    with matmul_precision(dtype):
+    with matmul_precision(dtype) as mode:
+        if index is not None:
+            result.cuda_fp32_precision = mode
         out = case.run(inputs)
         err, bound = check_case(case, inputs, out, dtype)
         result.max_error, result.error_bound = err, bound
@@ -575,7 +578,7 @@ def _run_case(case: Case, dtype: str, dev: str, timing: Timing, threads: int,
     if index is None:
         result.peak_tflops = cpu_peak_tflops(dtype, threads)
     else:
-        result.peak_tflops = gpu_peak_tflops(cuda.properties(index)["name"], dtype)
+        result.peak_tflops = gpu_peak_tflops(gpu_name or "", dtype)
     if result.peak_tflops:
         result.percent_of_peak = 100.0 * result.tflops / result.peak_tflops
     return result
@@ -621,6 +624,13 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
     notes: list[str] = []
     if isinstance(devices, str):
         devices, notes = resolve_devices(devices)
+    else:  # names such as "cpu", "cuda:1": each must be usable (one line says why not)
+        resolved: list[str] = []
+        for name in devices:
+            for dev in resolve_devices(name)[0]:
+                if dev not in resolved:
+                    resolved.append(dev)
+        devices = resolved
     for op in ops:
         if op not in OPS:
             raise OptionError(f"--op {op!r}: use one of {', '.join(OPS)}")
@@ -653,7 +663,8 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
                 if dev != "cpu" and timing.cold:
                     props = result.environment["gpus"][dev]
                     flushers[dev] = _l2_flusher(cuda.device(int(dev.split(":")[1])), props.get("l2_cache_bytes"))
-            result.cases.append(_run_case(case, dtype, dev, timing, used_threads, flushers[dev]))
+            gpu_name = result.environment["gpus"].get(dev, {}).get("name")
+            result.cases.append(_run_case(case, dtype, dev, timing, used_threads, flushers[dev], gpu_name))
             if progress:
                 progress(done + 1, len(plan))
         flushers.clear()

@@ -307,3 +307,14 @@ def test_busy_machine_is_noted(monkeypatch):
     assert result.environment["load_average_1min"] == 3.9
     monkeypatch.setattr(bench.os, "getloadavg", lambda: (0.4, 0.3, 0.2))
     assert not any("busy" in n for n in run_bench(["cpu"], ["matmul"], [(16, 16, 16)], timing=QUICK).notes)
+
+
+def test_device_lists_are_checked_too(monkeypatch):
+    monkeypatch.setattr(bench, "cuda", FakeCuda(count=0))
+    with pytest.raises(OptionError, match="no CUDA device is visible"):
+        run_bench(["cpu", "cuda:0"], ["matmul"], [(8, 8, 8)], timing=QUICK)
+    monkeypatch.setattr(bench, "cuda", FakeCuda(count=1))
+    result = run_bench(["cuda:0", "cpu", "cuda:0"], ["matmul"], [(8, 8, 8)], ["float32", "tf32"],
+                       timing=QUICK, transfers=False)
+    assert [(c.device, c.dtype, c.cuda_fp32_precision) for c in result.cases] == [
+        ("cuda:0", "float32", "ieee"), ("cuda:0", "tf32", "tf32"), ("cpu", "float32", None)]

@@ -226,21 +226,25 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
     # One table per device; shapes are in --json/-o (README says what each case's shapes are).
     for dev in dict.fromkeys(c.device for c in result.cases):
         table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left")
-        for col in ("case", "size", "dtype", "median", "IQR", "TFLOP/s", "% peak", "vs matmul",
-                    "GPU speedup", "check"):
+        rows = [c for c in result.cases if c.device == dev]
+        paired = any(c.baseline for c in rows)
+        compared = any(c.speedup for c in rows)
+        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "% peak"]
+        columns += ["vs matmul"] * paired + ["GPU speedup"] * compared + ["check"]
+        for col in columns:
             table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right")
-        for c in (c for c in result.cases if c.device == dev):
+        for c in rows:
             size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
             if c.status != "ok":
                 style = "red" if c.status == "wrong" else "yellow"
-                table.add_row(escape(c.name), size, c.dtype, *["-"] * 6, f"[{style}]{c.status}: {escape(c.note or '')}[/]")
+                table.add_row(escape(c.name), size, c.dtype, *["-"] * (len(columns) - 4),
+                              f"[{style}]{c.status}: {escape(c.note or '')}[/]")
                 continue
-            table.add_row(
-                escape(c.name), size, c.dtype, _seconds(c.median_s), _seconds(c.iqr_s), f"{c.tflops:.3g}",
-                f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a",
-                f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else "",
-                f"{c.speedup:.1f}×" if c.speedup else "",
-                f"ok ({c.max_error / c.error_bound:.2f})" if c.error_bound else "ok")
+            cells = [escape(c.name), size, c.dtype, _seconds(c.median_s), _seconds(c.iqr_s), f"{c.tflops:.3g}",
+                     f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a"]
+            cells += [f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else ""] * paired
+            cells += [f"{c.speedup:.1f}×" if c.speedup else ""] * compared
+            table.add_row(*cells, f"ok ({c.max_error / c.error_bound:.2f})" if c.error_bound else "ok")
         # Not a terminal (a file, a pipe): don't squeeze the table into rich's default 80 columns.
         console = stdout if stdout.is_terminal else Console(highlight=False, soft_wrap=True, width=150)
         console.print(table)

@@ -173,3 +173,19 @@ def test_entry_point_end_to_end():
                          cwd=ROOT, timeout=300)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert "no CUDA device is visible" in bad.stderr or "built without CUDA" in bad.stderr
+
+
+def test_gpu_report_with_a_fake_device(monkeypatch):
+    from test_bench import FakeCuda
+
+    monkeypatch.setattr(bench_lib, "cuda", FakeCuda())
+    monkeypatch.setattr(bench_lib, "TRANSFER_BYTES", 2**20)
+    result = invoke("--op", "matmul", "--size", "32", "--dtype", "float32,tf32", "--repeat", "2", "--warmup", "1")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "cuda:0 NVIDIA H100 80GB HBM3, 132 SMs, sm_9.0" in out and "clocks n/a" in out
+    assert "float32 rows with TF32 off, tf32 rows with TF32 on" in out
+    assert "GPU speedup" in out and "transfers" in out and "pinned" in out and "host→device" in out
+    doc = json.loads(invoke("--op", "matmul", "--size", "32", "--dtype", "tf32", "--repeat", "2", "--json").stdout)
+    assert {c["device"] for c in doc["cases"]} == {"cuda:0"} and len(doc["transfers"]) == 4
+    assert doc["cases"][0]["peak_tflops"] == pytest.approx(494.7)
