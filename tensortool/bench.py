@@ -40,6 +40,7 @@ TOLERANCE = {"float64": 1e-11, "float32": 1e-5, "tf32": 5e-3, "float16": 5e-3, "
 BLOCK_SECONDS = 1e-3   # CPU: one sample is a block of calls lasting at least this long
 TRANSFER_BYTES = 256 * 2**20
 CHECK_ROWS = 64        # the slice checked against float64
+CUDA_WARMUP_SECONDS = 0.1
 
 
 # ----------------------------------------------------------------------------------------- results
@@ -418,8 +419,15 @@ def time_cpu(fn: Callable[[], Any], timing: Timing) -> tuple[list[float], int]:
 def time_cuda(fn: Callable[[], Any], timing: Timing, index: int, flush: Callable[[], Any] | None) -> list[float]:
     """Per-call seconds between CUDA events, one call per sample (as triton's do_bench), after
     ``timing.warmup`` calls; ``flush`` (the L2 flush of --cold) runs before each start event."""
-    for _ in range(max(timing.warmup, 1)):
+    # Warm-up: the --warmup calls, continued until CUDA_WARMUP_SECONDS have passed so the GPU's
+    # clocks have left idle (as do_bench's 25 ms warm-up, longer for a cold device).
+    began = time.perf_counter()
+    calls = 0
+    while calls < max(timing.warmup, 1) or time.perf_counter() - began < CUDA_WARMUP_SECONDS:
         fn()
+        calls += 1
+        if calls % 8 == 0:
+            cuda.synchronize(index)  # time on the host means time on the GPU only after a sync
     cuda.synchronize(index)
     # Estimate a call's time to know how many samples the budget allows, then record them all
     # without synchronizing in between (a sync per call would add launch gaps to nothing measured).
