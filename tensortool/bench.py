@@ -499,7 +499,7 @@ def _available_ram_bytes() -> int | None:
         return None
 
 
-def _busy_note() -> str | None:
+def _busy_note(threads: int) -> str | None:
     """A note when other processes already load the CPU: a multi-threaded CPU matmul then waits for
     its descheduled threads, and its times say more about the neighbours than about the machine."""
     try:
@@ -508,8 +508,9 @@ def _busy_note() -> str | None:
         return None
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if load > 0.5 * cpus:
+        advice = "rerun when it is idle" + (", or with fewer --threads" if threads > 1 else "")
         return (f"the machine is busy (1-minute load average {load:.1f} on {cpus} CPUs): CPU figures will "
-                "be low and noisy; rerun when it is idle, or with fewer --threads")
+                f"be low and noisy; {advice}")
     return None
 
 
@@ -519,7 +520,7 @@ def environment(devices: Sequence[str], threads: int, timing: Timing) -> dict[st
     env: dict[str, Any] = {
         "torch": torch.__version__, "cuda_build": cuda.built_with(), "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "cpu": {"model": info["model"], "logical_cpus": info["logical_cpus"], "mhz": info["mhz"],
                 "isa": torch.backends.cpu.get_cpu_capability(), "threads": threads,
                 "peak_tflops_float32": cpu_peak_tflops("float32", threads, info),
@@ -645,14 +646,12 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
     for dtype in dtypes or ():
         if dtype not in DTYPES:
             raise OptionError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    busy = _busy_note() if "cpu" in devices else None
-    if busy:
-        notes = [*notes, busy]
     names = case_names(ops)
     if only is not None:  # a subset of the cases by name, e.g. ["einsum bij,bjk->bik"]
         names &= set(only)
     with cpu_threads(threads) as used_threads:
-        result = BenchResult(environment(devices, used_threads, timing), notes=notes)
+        busy = _busy_note(used_threads) if "cpu" in devices else None
+        result = BenchResult(environment(devices, used_threads, timing), notes=[*notes, *([busy] if busy else [])])
         plan = []
         for dev in devices:
             kind = "cpu" if dev == "cpu" else "cuda"
