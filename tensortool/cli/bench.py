@@ -48,23 +48,23 @@ def bench(
         help="einsum runs ij,jk->ik, bij,bjk->bik, bhqd,bhkd->bhqk and bi,ijk,bj->bk, each beside its "
              "matmul/bmm form.")] = "all",
     size: Annotated[Optional[str], typer.Option(
-        help="Comma list of N (M=N=K) or MxNxK items [default: 256,512,1024 on CPU; 1024,4096,8192 on GPU].",
+        help="Comma list of N (M=N=K) or MxNxK items (default: 256,512,1024 on CPU; 1024,4096,8192 on GPU).",
         show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option(
-        help="Comma list of float32, tf32, float16, bfloat16, float64 [default: float32 on CPU; "
-             "float32,tf32,bfloat16 on GPU]. float32 on GPU runs with TF32 off.", show_default=False)] = None,
+        help="Comma list of float32, tf32, float16, bfloat16, float64 (default: float32 on CPU; "
+             "float32,tf32,bfloat16 on GPU). float32 on GPU runs with TF32 off.", show_default=False)] = None,
     repeat: Annotated[Optional[int], typer.Option(min=1, help=(
         "Timed samples per case (instead of --min-time).") , show_default=False)] = None,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before timing.")] = 3,
     min_time: Annotated[float, typer.Option("--min-time", min=0.0, help=(
         "Seconds of timed samples per case (at least 5 samples).") )] = 0.5,
     cold: Annotated[bool, typer.Option("--cold", help="GPU: flush L2 before each sample (no effect on CPU).")] = False,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads [default: torch's, all cores].",
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: torch's, all cores); restored afterwards.",
                                                    show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
         help="Write every figure to .csv (one row per case) or .json (environment, cases, transfers).")] = None,
     plot: Annotated[Optional[Path], typer.Option(dir_okay=False,
-        help="Draw TFLOP/s against size per device and dtype to a PNG (needs matplotlib: tensortool[plot]).")] = None,
+        help="Draw TFLOP/s against size per device and dtype to a PNG (needs matplotlib: pip install matplotlib).")] = None,
     force: Force = False,
     json_: Json = False,
     quiet: Quiet = False,
