@@ -229,15 +229,18 @@ class Case:
     reduction: int                         # contraction length R, for the tolerance
     run: Callable[[list[torch.Tensor]], torch.Tensor]
     check: Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-    extra_bytes_elems: int = 0             # intermediates, in elements
+    out_shape: tuple[int, ...] = ()
+    extra_elems: int = 0                   # intermediates (the bilinear form's x·W), in elements
     size: tuple[int, int, int] = (0, 0, 0)  # the --size item it was made from
 
     @property
     def shape_text(self) -> str:
         return " · ".join("x".join(map(str, s)) for s in self.shapes)
 
-    def elements(self, out_elems: int) -> int:
-        return sum(math.prod(s) for s in self.shapes) + out_elems + self.extra_bytes_elems
+    @property
+    def elements(self) -> int:
+        """Elements a call holds at once: operands, output, intermediates."""
+        return sum(math.prod(s) for s in self.shapes) + math.prod(self.out_shape) + self.extra_elems
 
 
 def _f64(t: torch.Tensor) -> torch.Tensor:
@@ -288,22 +291,24 @@ def make_cases(size: tuple[int, int, int], names: set[str]) -> list[Case]:
 
     all_cases = [
         Case("matmul", "matmul", None, [(m, k), (k, n)], 2 * m * n * k, k,
-             lambda t: torch.matmul(t[0], t[1]), mm_check),
+             lambda t: torch.matmul(t[0], t[1]), mm_check, (m, n)),
         Case("einsum ij,jk->ik", "einsum", "matmul", [(m, k), (k, n)], 2 * m * n * k, k,
-             lambda t: torch.einsum("ij,jk->ik", t[0], t[1]), mm_check),
+             lambda t: torch.einsum("ij,jk->ik", t[0], t[1]), mm_check, (m, n)),
         Case("bmm", "bmm", None, [(BMM_BATCH, hm, hk), (BMM_BATCH, hk, hn)], 2 * BMM_BATCH * hm * hn * hk, hk,
-             lambda t: torch.bmm(t[0], t[1]), bmm_check),
+             lambda t: torch.bmm(t[0], t[1]), bmm_check, (BMM_BATCH, hm, hn)),
         Case("einsum bij,bjk->bik", "einsum", "bmm", [(BMM_BATCH, hm, hk), (BMM_BATCH, hk, hn)],
-             2 * BMM_BATCH * hm * hn * hk, hk, lambda t: torch.einsum("bij,bjk->bik", t[0], t[1]), bmm_check),
+             2 * BMM_BATCH * hm * hn * hk, hk, lambda t: torch.einsum("bij,bjk->bik", t[0], t[1]), bmm_check,
+             (BMM_BATCH, hm, hn)),
         Case("q @ kᵀ", "einsum", None, [(1, h, m, d), (1, h, n, d)], 2 * h * m * n * d, d,
-             lambda t: torch.matmul(t[0], t[1].transpose(-1, -2)), attn_check),
+             lambda t: torch.matmul(t[0], t[1].transpose(-1, -2)), attn_check, (1, h, m, n)),
         Case("einsum bhqd,bhkd->bhqk", "einsum", "q @ kᵀ", [(1, h, m, d), (1, h, n, d)], 2 * h * m * n * d, d,
-             lambda t: torch.einsum("bhqd,bhkd->bhqk", t[0], t[1]), attn_check),
+             lambda t: torch.einsum("bhqd,bhkd->bhqk", t[0], t[1]), attn_check, (1, h, m, n)),
         Case("bilinear matmul+bmm", "einsum", None, [(b, m), (m, n, o), (b, n)], 2 * b * m * n * o + 2 * b * n * o,
-             m * n, _bilinear_matmul, bil_check, extra_bytes_elems=b * n * o),
+             m * n, _bilinear_matmul, bil_check, (b, o), extra_elems=b * n * o),
         Case("einsum bi,ijk,bj->bk", "einsum", "bilinear matmul+bmm", [(b, m), (m, n, o), (b, n)],
              2 * b * m * n * o + 2 * b * n * o, m * n,
-             lambda t: torch.einsum("bi,ijk,bj->bk", t[0], t[1], t[2]), bil_check, extra_bytes_elems=b * n * o),
+             lambda t: torch.einsum("bi,ijk,bj->bk", t[0], t[1], t[2]), bil_check, (b, o),
+             extra_elems=b * n * o),
     ]
     for case in all_cases:
         case.size = size
@@ -324,22 +329,11 @@ def case_names(ops: Sequence[str]) -> set[str]:
     return names
 
 
-def _output_elements(case: Case) -> int:
-    a = case.shapes
-    if case.name in ("matmul", "einsum ij,jk->ik"):
-        return a[0][0] * a[1][1]
-    if case.name in ("bmm", "einsum bij,bjk->bik"):
-        return a[0][0] * a[0][1] * a[1][2]
-    if case.name in ("q @ kᵀ", "einsum bhqd,bhkd->bhqk"):
-        return a[0][1] * a[0][2] * a[1][2]
-    return a[0][0] * a[1][2]
-
-
 def memory_needed(case: Case, dtype: str) -> int:
     """Bytes a case allocates: operands, output and intermediates (a second output while the
     previous one is freed is covered by the 10% headroom kept by the caller)."""
     itemsize = torch.empty((), dtype=TORCH_DTYPES[dtype]).element_size()
-    return case.elements(_output_elements(case)) * itemsize
+    return case.elements * itemsize
 
 
 def make_inputs(case: Case, dtype: str, device: torch.device, seed: int = 0) -> list[torch.Tensor]:

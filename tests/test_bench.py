@@ -318,3 +318,9 @@ def test_device_lists_are_checked_too(monkeypatch):
                        timing=QUICK, transfers=False)
     assert [(c.device, c.dtype, c.cuda_fp32_precision) for c in result.cases] == [
         ("cuda:0", "float32", "ieee"), ("cuda:0", "tf32", "tf32"), ("cpu", "float32", None)]
+
+
+def test_output_shapes_match_what_the_cases_return():
+    for case in make_cases((24, 40, 16), ALL):
+        out = case.run(make_inputs(case, "float32", torch.device("cpu")))
+        assert tuple(out.shape) == case.out_shape, case.name
