@@ -13,8 +13,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tensortool import bench
-from tensortool.bench import (Timing, case_names, cpu_threads, make_cases, make_inputs, matmul_precision,
-                              quartiles, resolve_devices, run_bench, tf32_setting)
+from tensortool.bench import (Timing, cpu_threads, matmul_precision, quartiles, resolve_devices, run_bench,
+                              tf32_setting)
+from tensortool.bench_cases import case_names, make_cases, make_inputs
 from tensortool.bench_peaks import cpu_peak_tflops, gpu_model, gpu_peak_tflops
 from tensortool.errors import OptionError
 
