@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -117,8 +118,13 @@ class CudaBackend:
         info: dict[str, Any] = {"name": props.name, "sm_count": props.multi_processor_count,
                                 "capability": f"{props.major}.{props.minor}",
                                 "total_memory_bytes": props.total_memory,
-                                "l2_cache_bytes": getattr(props, "L2_cache_size", None)}
-        info.update(_nvml_clocks(index))
+                                "l2_cache_bytes": getattr(props, "L2_cache_size", None),
+                                # the CUDA runtime's figure (kHz): the boost clock, not the current one
+                                "max_sm_clock_mhz": getattr(props, "clock_rate", 0) // 1000 or None}
+        pci = None
+        if hasattr(props, "pci_bus_id"):
+            pci = f"{getattr(props, 'pci_domain_id', 0):08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
+        info.update(_nvml_clocks(index, pci))
         return info
 
     def free_bytes(self, index: int) -> int:
@@ -135,18 +141,39 @@ class CudaBackend:
         return tensor.pin_memory()
 
 
-def _nvml_clocks(index: int) -> dict[str, Any]:
-    """Driver version and SM clocks through NVML when pynvml is installed; otherwise nothing."""
+NVIDIA_VERSION_FILE = "/proc/driver/nvidia/version"
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA kernel driver's version from /proc (Linux), without NVML."""
+    try:
+        text = open(NVIDIA_VERSION_FILE, encoding="utf-8", errors="replace").read()
+    except OSError:
+        return None
+    match = re.search(r"Kernel Module(?: for \S+)?\s+(\d+(?:\.\d+)+)", text)
+    return match.group(1) if match else None
+
+
+def _nvml_clocks(index: int, pci_bus_id: str | None) -> dict[str, Any]:
+    """Driver version and SM clocks through NVML when pynvml is installed; otherwise the driver
+    from /proc only. NVML numbers devices ignoring CUDA_VISIBLE_DEVICES, so the device is found by
+    its PCI bus id when torch gives one."""
+    info: dict[str, Any] = {"driver": _driver_version()}
     try:
         import pynvml  # type: ignore[import-not-found]
 
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        return {"driver": pynvml.nvmlSystemGetDriverVersion(),
-                "sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
-                "max_sm_clock_mhz": pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM)}
+        if pci_bus_id:
+            handle = pynvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id)
+        else:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        info.update(driver=driver.decode() if isinstance(driver, bytes) else driver,
+                    sm_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                    max_sm_clock_mhz=pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM))
     except Exception:  # not installed, no driver, a MIG slice: clocks are optional context
-        return {}
+        pass
+    return info
 
 
 cuda: CudaBackend = CudaBackend()  # tests monkeypatch this module attribute

@@ -325,3 +325,15 @@ def test_output_shapes_match_what_the_cases_return():
     for case in make_cases((24, 40, 16), ALL):
         out = case.run(make_inputs(case, "float32", torch.device("cpu")))
         assert tuple(out.shape) == case.out_shape, case.name
+
+
+def test_driver_version_from_proc(tmp_path, monkeypatch):
+    version = tmp_path / "version"
+    version.write_text("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build  "
+                       "(dvs-builder@U16-I3-B03-4-3)  Thu Jan 23 2025\nGCC version:  gcc version 12.2.0\n")
+    monkeypatch.setattr(bench, "NVIDIA_VERSION_FILE", str(version))
+    assert bench._driver_version() == "570.86.15"
+    version.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n")
+    assert bench._driver_version() == "535.104.05"
+    monkeypatch.setattr(bench, "NVIDIA_VERSION_FILE", str(tmp_path / "missing"))
+    assert bench._driver_version() is None

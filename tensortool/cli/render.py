@@ -212,10 +212,14 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
                  f"{cpu['isa']}, {cpu['threads']} thread(s), float32 peak "
                  f"{f'≈ {peak:.3g} TFLOP/s (estimate)' if peak else 'n/a'}")
     for dev, gpu in env["gpus"].items():
-        clocks = (f", SM clock {gpu['sm_clock_mhz']}/{gpu['max_sm_clock_mhz']} MHz"
-                  if gpu.get("sm_clock_mhz") else ", clocks n/a")
+        if gpu.get("sm_clock_mhz"):
+            clocks = f", SM clock {gpu['sm_clock_mhz']} MHz now, {gpu['max_sm_clock_mhz']} MHz max"
+        elif gpu.get("max_sm_clock_mhz"):
+            clocks = f", SM clock {gpu['max_sm_clock_mhz']} MHz max (current: install pynvml)"
+        else:
+            clocks = ", clocks n/a"
         stdout.print(f"[bold]{dev}[/] {escape(str(gpu['name']))}, {gpu['sm_count']} SMs, sm_{gpu['capability']}, "
-                     f"{_bytes(gpu['total_memory_bytes'])}, driver {gpu.get('driver', 'n/a')}{clocks}")
+                     f"{_bytes(gpu['total_memory_bytes'])}, driver {gpu.get('driver') or 'n/a'}{clocks}")
     t = env["timing"]
     budget = f"{t['repeat']} samples" if t["repeat"] else f"≥ {t['min_time_s']:g} s and ≥ {t['min_repeat']} samples"
     stdout.print(f"[bold]timing[/] {t['warmup_calls']} warm-up calls, then {budget} per case; "
