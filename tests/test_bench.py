@@ -337,3 +337,11 @@ def test_driver_version_from_proc(tmp_path, monkeypatch):
     assert bench._driver_version() == "535.104.05"
     monkeypatch.setattr(bench, "NVIDIA_VERSION_FILE", str(tmp_path / "missing"))
     assert bench._driver_version() is None
+
+
+def test_rms_in_chunks_matches_numpy():
+    from tensortool.bench_cases import _rms
+
+    x = torch.randn(1000, 37, dtype=torch.bfloat16)
+    ref = float(np.sqrt(np.mean(x.double().numpy() ** 2)))
+    assert _rms(x, chunk=999) == pytest.approx(ref, rel=1e-5) and _rms(x) == pytest.approx(ref, rel=1e-5)
