@@ -259,8 +259,12 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
         for x in result.transfers:
             transfers.add_row(x.device, x.direction, x.memory, _bytes(x.bytes), _seconds(x.median_s), f"{x.gib_per_s:.1f}")
         stdout.print(transfers)
-    stdout.print("[bold]check[/] max error against float64 on a slice, as a fraction of the allowed error; "
-                 "vs matmul: einsum time / its matmul-form time")
+    legend = "[bold]check[/] max error against float64 on a slice, as a fraction of the allowed error"
+    if any(c.baseline for c in result.cases):
+        legend += "; [bold]vs matmul[/] einsum time / its matmul-form time"
+    if any(c.speedup for c in result.cases):
+        legend += "; [bold]GPU speedup[/] CPU time / GPU time"
+    stdout.print(legend)
     for note in result.notes:
         stdout.print(f"[bold]note[/] {escape(note)}")
     written = [f"wrote {escape(str(p))}" for p in (output, plot) if p]
