@@ -6,6 +6,7 @@
 """
 
 from ._version import __version__
+from .bench import BenchResult, CaseResult, Timing, TransferResult, run_bench
 from .bundle import Bundle, summarize, tensor_summary
 from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspect_checkpoint
 from .errors import InputError, OptionError, OutputError, TensortoolError
@@ -27,4 +28,5 @@ __all__ = [
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
+    "BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench",
 ]

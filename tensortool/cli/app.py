@@ -8,6 +8,7 @@ import typer
 
 from .._version import __version__
 from .ckpt import app as ckpt_app
+from .bench import bench
 from .info import info
 from .load_csv import load_csv
 from .load_dicom import load_dicom_command
@@ -44,6 +45,7 @@ app.add_typer(ckpt_app, name="ckpt")
 app.command("load-csv")(load_csv)
 app.command("load-text")(load_text)
 app.command("load-dicom")(load_dicom_command)
+app.command("bench")(bench)
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def guard() -> Iterator[None]:
 
 
 @contextmanager
-def progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+def progress(label: str, quiet: bool, unit: str = "images") -> Iterator[Callable[[int, int], None] | None]:
     """A progress callback that shows a bar on stderr once work has run for a second.
 
     No bar with ``quiet`` or when stderr is not a terminal.
@@ -67,7 +67,7 @@ def progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | N
             if elapsed < 1.0 or done >= total:
                 return
             bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[rate]} images/s"), TimeRemainingColumn(),
+                           TextColumn("{task.fields[rate]} " + unit + "/s"), TimeRemainingColumn(),
                            console=stderr, transient=True)
             state["bar"], state["task"] = bar, bar.add_task(label, total=total, rate="-")
             bar.start()
@@ -288,3 +288,87 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
         hint = (" · load one with --series INDEX or --series UID, or all with --all-series"
                 if volumes > 1 else "")
         console.print(f"{len(rows)} series, {volumes} volume candidate(s) · {seconds:.2f} s{hint}")
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= scale or unit == "µs":
+            return f"{value / scale:.3g} {unit}"
+    return str(value)
+
+
+def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | None, seconds: float,
+                 as_json: bool) -> None:
+    """Print a bench run: context lines, the case table, transfers and notes; or one JSON object."""
+    if as_json:
+        doc = {**result.to_json(), "output": str(output) if output else None,
+               "plot": str(plot) if plot else None, "seconds": round(seconds, 6)}
+        sys.stdout.write(json.dumps(doc, default=_json_default) + "\n")
+        for note in result.notes:
+            warn(note)
+        return
+    env = result.environment
+    cpu = env["cpu"]
+    peak = cpu["peak_tflops_float32"]
+    stdout.print(f"[bold]torch[/] {env['torch']} · CUDA build {env['cuda_build'] or 'none'} · "
+                 f"[bold]CPU[/] {escape(str(cpu['model']))}, {cpu['logical_cpus']} logical CPUs, "
+                 f"{cpu['isa']}, {cpu['threads']} thread(s), float32 peak "
+                 f"{f'≈ {peak:.3g} TFLOP/s (estimate)' if peak else 'n/a'}")
+    for dev, gpu in env["gpus"].items():
+        if gpu.get("sm_clock_mhz"):
+            clocks = f", SM clock {gpu['sm_clock_mhz']} MHz now, {gpu['max_sm_clock_mhz']} MHz max"
+        elif gpu.get("max_sm_clock_mhz"):
+            clocks = f", SM clock {gpu['max_sm_clock_mhz']} MHz max (current: install pynvml)"
+        else:
+            clocks = ", clocks n/a"
+        stdout.print(f"[bold]{dev}[/] {escape(str(gpu['name']))}, {gpu['sm_count']} SMs, sm_{gpu['capability']}, "
+                     f"{_bytes(gpu['total_memory_bytes'])}, driver {gpu.get('driver') or 'n/a'}{clocks}")
+    t = env["timing"]
+    budget = f"{t['repeat']} samples" if t["repeat"] else f"≥ {t['min_time_s']:g} s and ≥ {t['min_repeat']} samples"
+    stdout.print(f"[bold]timing[/] {t['warmup_calls']} warm-up calls, then {budget} per case; "
+                 f"median and IQR of per-call times{'; L2 flushed before each GPU sample' if t['cold_l2'] else ''}")
+    if env["gpus"]:
+        stdout.print(f"[bold]precision[/] float32 rows with TF32 off, tf32 rows with TF32 on; "
+                     f"restored to {env['tf32_setting_outside_bench']!r} afterwards")
+    # One table per device; shapes are in --json/-o (README says what each case's shapes are).
+    for dev in dict.fromkeys(c.device for c in result.cases):
+        table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left")
+        rows = [c for c in result.cases if c.device == dev]
+        paired = any(c.baseline for c in rows)
+        compared = any(c.speedup for c in rows)
+        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "% peak"]
+        columns += ["vs matmul"] * paired + ["GPU speedup"] * compared + ["check"]
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right")
+        for c in rows:
+            size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
+            if c.status != "ok":
+                style = "red" if c.status == "wrong" else "yellow"
+                table.add_row(escape(c.name), size, c.dtype, *["-"] * (len(columns) - 4),
+                              f"[{style}]{c.status}: {escape(c.note or '')}[/]")
+                continue
+            cells = [escape(c.name), size, c.dtype, _seconds(c.median_s), _seconds(c.iqr_s), f"{c.tflops:.3g}",
+                     f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a"]
+            cells += [f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else ""] * paired
+            cells += [f"{c.speedup:.1f}×" if c.speedup else ""] * compared
+            table.add_row(*cells, f"ok ({c.max_error / c.error_bound:.2f})" if c.error_bound else "ok")
+        # Not a terminal (a file, a pipe): don't squeeze the table into rich's default 80 columns.
+        console = stdout if stdout.is_terminal else Console(highlight=False, soft_wrap=True, width=150)
+        console.print(table)
+    if result.transfers:
+        transfers = Table(title="transfers (median of 10)", title_justify="left")
+        for col in ("device", "direction", "host memory", "size", "median", "GiB/s"):
+            transfers.add_column(col, justify="right" if col in ("size", "median", "GiB/s") else "left")
+        for x in result.transfers:
+            transfers.add_row(x.device, x.direction, x.memory, _bytes(x.bytes), _seconds(x.median_s), f"{x.gib_per_s:.1f}")
+        stdout.print(transfers)
+    legend = "[bold]check[/] max error against float64 on a slice, as a fraction of the allowed error"
+    if any(c.baseline for c in result.cases):
+        legend += "; [bold]vs matmul[/] einsum time / its matmul-form time"
+    if any(c.speedup for c in result.cases):
+        legend += "; [bold]GPU speedup[/] CPU time / GPU time"
+    stdout.print(legend)
+    for note in result.notes:
+        stdout.print(f"[bold]note[/] {escape(note)}")
+    written = [f"wrote {escape(str(p))}" for p in (output, plot) if p]
+    stdout.print(f"[bold]output[/] {', '.join(written) if written else 'not written (no -o)'} · {seconds:.2f} s")
