@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 
 from ..errors import InputError, OptionError, OutputError
@@ -201,20 +202,25 @@ class _Scratch:
 
 def _same_source(name: str, got: torch.Tensor, out: FileMap, source: torch.Tensor, cast: torch.dtype | None,
                  files: FileMap, src: Path, scratch: tuple[_Scratch, _Scratch]) -> None:
-    """Compare a reloaded tensor with its source, block by block from their files where both are mapped."""
     dtype = cast_dtype(source, cast)
-    if got.dtype != dtype or got.shape != source.shape:
+    _compare(name, got, source if dtype == source.dtype else source.to(dtype), out, files, scratch, src)
+
+
+def _compare(name: str, got: torch.Tensor, want: torch.Tensor, got_files: FileMap, want_files: FileMap,
+             scratch: tuple[_Scratch, _Scratch], src: Path) -> None:
+    """Bit-exact comparison; where both tensors are views of mapped files, block by block from the
+    files, so neither mapping's pages become resident and memory stays constant."""
+    if got.dtype != want.dtype or got.shape != want.shape:
         raise _verify_failed(src, f"tensor {name!r} differs after reloading")
-    at = out.locate(got)
-    where = files.locate(source) if dtype == source.dtype else None
+    at, where = got_files.locate(got), want_files.locate(want)
     if at is None or where is None:
-        _same_tensor(name, got, source.to(dtype), src)
+        _same_tensor(name, got, want, src)
         return
     nbytes = got.numel() * got.element_size()
     for start in range(0, nbytes, CHUNK_BYTES):
         size = min(CHUNK_BYTES, nbytes - start)
-        a = scratch[0].read(out.fd(at[0]), at[1] + start, size)
-        b = scratch[1].read(files.fd(where[0]), where[1] + start, size)
+        a = scratch[0].read(got_files.fd(at[0]), at[1] + start, size)
+        b = scratch[1].read(want_files.fd(where[0]), where[1] + start, size)
         if a is None or b is None or not torch.equal(a, b):
             raise _verify_failed(src, f"tensor {name!r} differs after reloading")
 
@@ -237,9 +243,9 @@ def _write_pickle(opened: Opened, flat: Flat, cast: torch.dtype | None, dst: Pat
     with FileMap(opened.files) as files:
         for name, t in flat.tensors.items():
             if mapped and cast_dtype(t, cast) == t.dtype:
-                # Views of a mapped safetensors file share one storage (torch.save would write all of
-                # it): read each into its own memory, from the file rather than through the mapping.
-                tensors[name] = read_copy(t, files)
+                # Views of a mapped safetensors file share one storage (torch.save would write all
+                # of it): give each its own mapping of its bytes, so nothing is copied in memory.
+                tensors[name] = own_mapping(t, files)
             else:
                 tensors[name] = t.to(cast_dtype(t, cast))
     tree = unflatten(flat.skeleton, tensors, flat.aliases)
@@ -248,46 +254,45 @@ def _write_pickle(opened: Opened, flat: Flat, cast: torch.dtype | None, dst: Pat
         with open(tmps[0], "wb") as fh:
             torch.save(tree, fh)
         if verify:
-            _verify_pickle(tmps[0], tree, flat, opened.path, allow_globals)
+            _verify_pickle(tmps[0], tree, flat, opened.path, opened.files, allow_globals)
 
     return atomic_write_many([dst], write, force=force, inputs=opened.files)
 
 
-def read_copy(t: torch.Tensor, files: FileMap) -> torch.Tensor:
-    """A tensor's own copy, read from its file when it is a view of a mapped file (no resident pages)."""
+def own_mapping(t: torch.Tensor, files: FileMap) -> torch.Tensor:
+    """The same bytes as a tensor with a storage of its own: a private mapping of just its range of
+    the file (torch.save writes whole storages, and a mapped safetensors file is one storage)."""
     where = files.locate(t)
-    if where is None:
+    if where is None or t.numel() == 0:
         return t.clone()
-    out = torch.empty(t.shape, dtype=t.dtype)
-    nbytes = t.numel() * t.element_size()
-    if os.preadv(files.fd(where[0]), [memoryview(tensor_bytes(out).numpy())], where[1]) != nbytes:
-        raise InputError("the file ended early (truncated?)", where[0])
-    return out
+    data = np.memmap(where[0], dtype=np.uint8, mode="c", offset=where[1], shape=(t.numel() * t.element_size(),))
+    return torch.from_numpy(data).view(t.dtype).reshape(t.shape)
 
 
-def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, allow_globals: Iterable[str]) -> None:
+def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, sources: list[Path],
+                   allow_globals: Iterable[str]) -> None:
     """Reload with torch.load(weights_only=True) and compare the whole object, bit-exact, ties included."""
     from .pickle_load import _resolve_global
 
     allowed = [argparse.Namespace] + [_resolve_global(g, src) for g in allow_globals]
+    scratch = (_Scratch(), _Scratch())
     try:
         with torch.serialization.safe_globals(allowed):
             loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # anything: the file we just wrote must load
         raise _verify_failed(src, f"torch.load cannot read the output: {str(exc).splitlines()[0]}") from None
-    with FileMap([path]) as files:
-        _same_tree(tree, loaded, "", src, files)
+    with FileMap([path]) as out, FileMap(sources) as files:
+        _same_tree(tree, loaded, "", src, lambda name, got, want: _compare(name, got, want, out, files, scratch, src))
     again = flatten(loaded, find_state_dict(loaded), include_optimizer=True, path=str(src))
     if again.aliases != flat.aliases:
         raise _verify_failed(src, "tied tensors did not survive the round trip")
 
 
-def _same_tree(want: Any, got: Any, where: str, src: Path, files: FileMap) -> None:
+def _same_tree(want: Any, got: Any, where: str, src: Path, same_tensor: Any) -> None:
     if isinstance(want, torch.Tensor):
         if not isinstance(got, torch.Tensor):
             raise _verify_failed(src, f"{where or 'the checkpoint'} is no longer a tensor")
-        # Read the reloaded bytes from the file, not through torch's mapping, to keep memory flat.
-        _same_tensor(where, read_copy(got, files) if got.is_contiguous() else got, want, src)
+        same_tensor(where, got, want)
         return
     if type(want) is not type(got):
         raise _verify_failed(src, f"{where or 'the checkpoint'} changed type")
@@ -295,13 +300,13 @@ def _same_tree(want: Any, got: Any, where: str, src: Path, files: FileMap) -> No
         if list(want) != list(got):
             raise _verify_failed(src, f"the keys of {where or 'the checkpoint'} changed")
         for k in want:
-            _same_tree(want[k], got[k], f"{where}.{k}" if where else str(k), src, files)
+            _same_tree(want[k], got[k], f"{where}.{k}" if where else str(k), src, same_tensor)
     elif isinstance(want, (list, tuple)):
         if len(want) != len(got):
             raise _verify_failed(src, f"{where} changed length")
         for i, (a, b) in enumerate(zip(want, got)):
-            _same_tree(a, b, f"{where}.{i}", src, files)
+            _same_tree(a, b, f"{where}.{i}", src, same_tensor)
     elif isinstance(want, argparse.Namespace):
-        _same_tree(vars(want), vars(got), where, src, files)
+        _same_tree(vars(want), vars(got), where, src, same_tensor)
     elif want != got and not (isinstance(want, float) and want != want and got != got):
         raise _verify_failed(src, f"{where} changed value")

@@ -217,3 +217,20 @@ def test_nothing_but_non_tensors_is_an_error(tmp_path):
     torch.save({"epoch": 3}, tmp_path / "e.pth")
     with pytest.raises(InputError):
         convert_checkpoint(tmp_path / "e.pth", tmp_path / "e.safetensors")
+
+
+@pytest.mark.parametrize("src_fmt", ["safetensors", "pth"])
+def test_failed_pickle_verify_removes_the_output(tmp_path, monkeypatch, src_fmt):
+    state = {"w": torch.arange(6.0), "b": torch.ones(2)}
+    src = tmp_path / f"s.{src_fmt}"
+    save_file(state, src) if src_fmt == "safetensors" else torch.save(state, src)
+    real_save = torch.save
+
+    def corrupt(obj, fh):
+        real_save({k: (v + 1 if k == "w" else v) for k, v in obj.items()}, fh)
+
+    monkeypatch.setattr(torch, "save", corrupt)
+    with pytest.raises(OutputError) as err:
+        convert_checkpoint(src, tmp_path / "o.pt")
+    assert "verify failed" in str(err.value) and "'w'" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
