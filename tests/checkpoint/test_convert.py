@@ -227,7 +227,7 @@ def test_failed_pickle_verify_removes_the_output(tmp_path, monkeypatch, src_fmt)
     real_save = torch.save
 
     def corrupt(obj, fh):
-        real_save({k: (v + 1 if k == "w" else v) for k, v in obj.items()}, fh)
+        real_save(type(obj)((k, v + 1 if k == "w" else v) for k, v in obj.items()), fh)
 
     monkeypatch.setattr(torch, "save", corrupt)
     with pytest.raises(OutputError) as err:
