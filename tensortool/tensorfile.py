@@ -208,17 +208,9 @@ def read_bundle(path: str | Path) -> Bundle:
 
 
 def _read_pt(src: Path) -> Bundle:
-    import pickle
+    from .pickle_load import load_pickle  # lazy: torch's unpickler internals are not needed otherwise
 
-    try:
-        obj = torch.load(src, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        needed = _unsafe_globals(src)
-        detail = f"it needs {', '.join(needed)}" if needed else str(exc).splitlines()[0]
-        raise InputError(f"refusing to unpickle objects outside torch's safe list: {detail}", src,
-                         hint="tensortool never executes pickled code") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise InputError(f"not a readable torch file: {str(exc).splitlines()[0]}", src) from None
+    obj = load_pickle(src, offer_options=False).obj
     tensors: dict[str, torch.Tensor] = {}
     other: dict[str, Any] = {}
     meta: dict[str, Any] = {}
@@ -229,13 +221,6 @@ def _read_pt(src: Path) -> Bundle:
     if other:
         meta.setdefault("other", other)
     return Bundle(tensors, meta)
-
-
-def _unsafe_globals(src: Path) -> list[str]:
-    try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(src))
-    except Exception:  # legacy (non-zip) files: the error text is all we have
-        return []
 
 
 def _flatten(obj: Any, prefix: str, tensors: dict, other: dict) -> None:

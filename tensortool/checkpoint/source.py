@@ -16,7 +16,7 @@ import torch
 
 from ..errors import InputError
 from ..tensorfile import sniff_not_a_tensor_file
-from .pickle_load import load_pickle
+from ..pickle_load import load_pickle
 from .safetensors_file import Header, Mapped, read_header
 from .structure import unflatten
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ..errors import InputError, OptionError
+from .errors import InputError, OptionError
 
 ZIP_MAGIC = b"PK\x03\x04"
 # Globals whose only use in a pickle is to run something: never suggest allowing these.
@@ -37,8 +37,11 @@ class Loaded:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_pickle(path: Path, *, allow_globals: Iterable[str] = (), trust: bool = False) -> Loaded:
+def load_pickle(path: Path, *, allow_globals: Iterable[str] = (), trust: bool = False,
+                offer_options: bool = True) -> Loaded:
     """Load a torch checkpoint with ``weights_only=True`` (memory-mapped when the file allows it).
+
+    ``offer_options``: the refusal's hint names ``--allow-global``/``--trust-pickle`` (ckpt has them).
 
     >>> load_pickle(Path("resnet18.pth")).obj["fc.bias"].shape  # doctest: +SKIP
     torch.Size([1000])
@@ -54,7 +57,7 @@ def load_pickle(path: Path, *, allow_globals: Iterable[str] = (), trust: bool = 
             warnings.simplefilter("ignore")
             obj = _load(path, weights_only=False, mmap=is_zip)
         return Loaded(obj, fmt, is_zip, notes)
-    allowed = [_resolve_global(name, path) for name in allow_globals]
+    allowed = [resolve_global(name, path) for name in allow_globals]
     try:
         with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "pickle protocol 4": not the user's concern
@@ -68,10 +71,11 @@ def load_pickle(path: Path, *, allow_globals: Iterable[str] = (), trust: bool = 
                              hint="do not load this file, and do not pass --trust-pickle for it") from None
         detail = f"it needs {', '.join(needed)}" if needed else str(exc).strip().splitlines()[0]
         first = needed[0] if needed else "module.Name"
-        raise InputError(
-            f"refusing to unpickle objects outside torch's safe list: {detail}", path,
-            hint=f"if you know what it is, allow it with --allow-global {first}; for a file you trust "
-                 "completely, --trust-pickle (it can run arbitrary code)") from None
+        hint = (f"if you know what it is, allow it with --allow-global {first}; for a file you trust "
+                "completely, --trust-pickle (it can run arbitrary code)") if offer_options else \
+            "tensortool never executes pickled code; `tensortool ckpt inspect --allow-global` can read it"
+        raise InputError(f"refusing to unpickle objects outside torch's safe list: {detail}", path,
+                         hint=hint) from None
     return Loaded(obj, fmt, is_zip, notes)
 
 
@@ -85,7 +89,7 @@ def _load(path: Path, *, weights_only: bool, mmap: bool) -> Any:
         raise InputError(f"truncated or not a readable torch checkpoint ({text})", path) from None
 
 
-def _resolve_global(name: str, path: Path) -> Any:
+def resolve_global(name: str, path: Path) -> Any:
     module, _, attr = name.rpartition(".")
     if not module:
         raise OptionError(f"--allow-global {name!r}: expected module.Name, e.g. argparse.Namespace")
