@@ -12,6 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+try:
+    from . import _pixelsums  # the optional C loop (setup.py); numpy below does the same, slower
+except ImportError:
+    _pixelsums = None
+
 _CHUNK_ELEMENTS = 1 << 22  # ~32 MiB of float64 per chunk: bounded memory on any tensor
 
 
@@ -114,19 +119,10 @@ class IntegerSums:
 
     @classmethod
     def of(cls, image: torch.Tensor) -> "IntegerSums":
-        """Sums of one C×H×W uint8 or uint16 image (numpy: fastest exact path here)."""
-        # Decoders return C×H×W views of H×W×C memory; reducing over that stride is ~15x slower
-        # than one contiguous copy first.
-        a = image.contiguous().numpy().reshape(image.shape[0], -1)
-        if a.dtype == np.uint8:
-            squared = a.astype(np.uint16)  # 255² fits in 16 bits: a narrow, fast pass
-            squared *= squared
-        else:
-            squared = a.astype(np.uint64)
-            squared *= squared
-        return cls(a.shape[1], [int(v) for v in a.sum(1, dtype=np.uint64)],
-                   [int(v) for v in squared.sum(1, dtype=np.uint64)],
-                   [int(v) for v in a.min(1)], [int(v) for v in a.max(1)])
+        """Sums of one C×H×W uint8 or uint16 image."""
+        sums = PixelSums(image.shape[0], 8 if image.dtype == torch.uint8 else 16)
+        sums.add(image)
+        return sums.result()
 
     def merge(self, other: "IntegerSums") -> "IntegerSums":
         return IntegerSums(self.count + other.count,
@@ -151,3 +147,75 @@ class IntegerSums:
     def from_json(cls, data: dict) -> "IntegerSums":
         return cls(int(data["count"]), [int(v) for v in data["sums"]], [int(v) for v in data["squares"]],
                    [int(v) for v in data["min"]], [int(v) for v in data["max"]])
+
+
+class PixelSums:
+    """Running exact sums of many C×H×W images of one channel count and bit depth.
+
+    With the C extension each image costs one pass over its own H×W×C memory (decoders return
+    C×H×W views of that), outside the GIL; without it, numpy's exact widening sums (~6x slower
+    for a 256x256 RGB image). One instance per thread: ``add`` is not locked.
+
+    >>> s = PixelSums(1, 8)
+    >>> s.add(torch.tensor([[[1, 2], [3, 4]]], dtype=torch.uint8))
+    >>> s.result().squares
+    [30]
+    """
+
+    def __init__(self, channels: int, bits: int):
+        self.channels, self.bits = channels, bits
+        self.count = 0
+        self.total: IntegerSums | None = None
+        self._state = self._fresh_state()
+        self._pending = 0  # values per channel in _state, not yet in total
+
+    def _fresh_state(self) -> np.ndarray:
+        state = np.zeros((4, self.channels), dtype=np.uint64)
+        state[2] = 2**self.bits - 1  # minima start at the top
+        return state
+
+    def add(self, image: torch.Tensor) -> None:
+        pixels = image.shape[1] * image.shape[2]
+        if _pixelsums is None or image.shape[0] > 4:
+            self._merge(_numpy_sums(image))
+            return
+        hwc = image.permute(1, 2, 0)
+        if not hwc.is_contiguous():
+            hwc = hwc.contiguous()
+        limit = _SPILL_AFTER[self.bits]
+        if self._pending + pixels > limit:
+            self._spill()
+        _pixelsums.add(hwc.numpy(), self.channels, self.bits, self._state)
+        self._pending += pixels
+
+    def _spill(self) -> None:
+        if self._pending:
+            s = self._state
+            self._merge(IntegerSums(self._pending, [int(v) for v in s[0]], [int(v) for v in s[1]],
+                                    [int(v) for v in s[2]], [int(v) for v in s[3]]))
+            self._state = self._fresh_state()
+            self._pending = 0
+
+    def _merge(self, part: IntegerSums) -> None:
+        self.total = part if self.total is None else self.total.merge(part)
+
+    def result(self) -> IntegerSums:
+        """Everything added so far (raises if nothing was)."""
+        self._spill()
+        if self.total is None:
+            raise ValueError("no images were added")
+        return self.total
+
+
+# Pixels per channel that uint64 sums of squares hold without overflow, with room to spare.
+_SPILL_AFTER = {8: (2**64 - 1) // 255**2 // 2, 16: (2**64 - 1) // 65535**2 // 2}
+
+
+def _numpy_sums(image: torch.Tensor) -> IntegerSums:
+    """The same sums with numpy (no C extension), exact in uint64."""
+    a = image.contiguous().numpy().reshape(image.shape[0], -1)
+    squared = a.astype(np.uint16 if a.dtype == np.uint8 else np.uint64)  # 255² fits in 16 bits
+    squared *= squared
+    return IntegerSums(a.shape[1], [int(v) for v in a.sum(1, dtype=np.uint64)],
+                       [int(v) for v in squared.sum(1, dtype=np.uint64)],
+                       [int(v) for v in a.min(1)], [int(v) for v in a.max(1)])

@@ -9,6 +9,7 @@ carries its state, so shards computed anywhere merge exactly into the single-run
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,7 +19,7 @@ import torch
 from ._version import __version__
 from .bundle import channel_dim as channel_dim_of
 from .errors import InputError, OptionError
-from .moments import IntegerSums, Moments
+from .moments import IntegerSums, Moments, PixelSums
 from .sources.image import ImageOptions, Progress, iter_images
 from .sources.image_files import find_images
 from .tensorfile import read_bundle
@@ -146,22 +147,20 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
         files = all_files[shard[0]::shard[1]]  # every N-th file of the sorted list
         if not files:
             raise InputError(f"shard {shard[0]}/{shard[1]} holds no files ({len(all_files)} in all)", paths[0])
-    by_depth: dict[int, IntegerSums] = {}
+    sums = _ThreadSums()
     first: dict[int, Path] = {}  # channel count -> first file seen with it
     skipped = []
-    for i, sums, reason in iter_images(files, options, lambda i, img: (IntegerSums.of(img), img.dtype),
-                                       workers=workers, skip_bad=skip_bad, progress=progress):
+    for i, channels, reason in iter_images(files, options, sums.add, workers=workers, skip_bad=skip_bad,
+                                           progress=progress):
         if reason is not None:
             skipped.append({"file": str(files[i]), "error": reason})
             continue
-        part, dtype = sums
-        first.setdefault(len(part.sums), files[i])
+        first.setdefault(channels, files[i])
         if len(first) > 1:
             seen = "; ".join(f"{c} channel(s), e.g. {f}" for c, f in first.items())
             raise OptionError(f"the images differ in channel count: {seen}",
                               hint="pass --mode rgb, gray or rgba")
-        bits = 8 if dtype == torch.uint8 else 16
-        by_depth[bits] = by_depth[bits].merge(part) if bits in by_depth else part
+    by_depth = sums.totals()  # the workers have finished: iter_images is exhausted
     if not by_depth:
         raise InputError(f"none of the {len(files)} file(s) could be read", files[0])
     channels = next(iter(first))
@@ -175,6 +174,39 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
     if skipped:
         result.warnings.append(f"skipped {len(skipped)} unreadable file(s)")
     return result
+
+
+class _ThreadSums:
+    """Exact pixel sums kept per worker thread (no lock on the hot path), combined at the end.
+
+    Integer sums make the result identical whatever thread saw which image.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._per_thread: dict[int, dict[tuple[int, int], PixelSums]] = {}
+
+    def add(self, index: int, image: torch.Tensor) -> int:
+        """Called in a worker thread for each image; returns its channel count."""
+        mine = self._per_thread.get(threading.get_ident())
+        if mine is None:
+            with self._lock:
+                mine = self._per_thread.setdefault(threading.get_ident(), {})
+        key = (8 if image.dtype == torch.uint8 else 16, image.shape[0])
+        sums = mine.get(key)
+        if sums is None:
+            sums = mine[key] = PixelSums(key[1], key[0])
+        sums.add(image)
+        return image.shape[0]
+
+    def totals(self) -> dict[int, IntegerSums]:
+        """Bit depth -> sums over every thread (one channel count, checked by the caller)."""
+        by_depth: dict[int, IntegerSums] = {}
+        for mine in self._per_thread.values():
+            for (bits, _), sums in sorted(mine.items()):
+                part = sums.result()
+                by_depth[bits] = by_depth[bits].merge(part) if bits in by_depth else part
+        return by_depth
 
 
 def _channel_axis(t: torch.Tensor, channel_dim: int | None, layout: str | None) -> int | None:

@@ -30,15 +30,37 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
-def _walk(folder: Path) -> list[Path]:
+def _walk(folder: Path, links: list[bool] | None = None) -> list[Path]:
     """Image files below ``folder`` in torchvision's ImageFolder order: folders sorted, then
-    files sorted within each folder. Hidden files and folders (".name") are skipped."""
-    found = []
-    for root, dirs, files in sorted(os.walk(folder, followlinks=True)):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(part.startswith(".") for part in Path(root).relative_to(folder).parts):
+    files sorted within each folder. Hidden files and folders (".name") are skipped; symbolic
+    links are followed, and noted in ``links`` (then two names may be one file)."""
+    groups: list[tuple[str, list[str]]] = []
+    pending = [str(folder)]
+    while pending:
+        root = pending.pop()
+        try:
+            entries = list(os.scandir(root))
+        except OSError:  # unreadable (or a link loop too deep): skipped, as os.walk does
             continue
-        found += [Path(root) / f for f in sorted(files) if _is_image(f) and not f.startswith(".")]
+        names = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if links is not None and entry.is_symlink():
+                links.append(True)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                pending.append(entry.path)
+            elif _is_image(entry.name):
+                names.append(entry.name)
+        groups.append((root, names))
+    found = []
+    for root, names in sorted(groups):
+        base = Path(root)
+        found += [base / name for name in sorted(names)]
     return found
 
 
@@ -78,10 +100,11 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
                 raise InputError("no image files found in any class folder", root)
             return ImageSet(files, labels, classes, empty)
     files: list[Path] = []
+    links: list[bool] = []  # any symbolic link met while walking a folder
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = _walk(path)
+            found = _walk(path, links)
             if not found:
                 raise InputError("no image files found in this folder", path,
                                  hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}")
@@ -89,16 +112,19 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
         elif path.is_file():
             files.append(path)
         elif _GLOB_CHARS & set(str(raw)):
+            links.append(True)  # a pattern can match a folder and the files in it
             matches = sorted(glob.glob(str(raw), recursive=True))
             matched = [Path(m) for m in matches if Path(m).is_file() and _is_image(m)]
             for m in matches:
                 if Path(m).is_dir():
-                    matched += _walk(Path(m))
+                    matched += _walk(Path(m), links)
             if not matched:
                 raise InputError("no image file matches this pattern", raw)
             files += matched
         else:
             raise InputError("no such file or directory", path)
+    if len(paths) == 1 and not links:
+        return ImageSet(files)  # one folder without links names each file once: skip realpath
     seen: set[str] = set()
     unique = []
     for f in files:  # the same file named twice (a folder and a glob, say) is read once

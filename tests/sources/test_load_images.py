@@ -49,6 +49,24 @@ def test_glob_and_duplicates(flat):
     assert [p.split("/")[-1] for p in bundle.meta["files"]] == ["img1.png", "img2.png"]
 
 
+def test_folder_walk_matches_os_walk_and_reads_linked_files_once(tmp_path):
+    import os
+
+    from tensortool.sources.image_files import find_images
+
+    root = tmp_path / "data"
+    for sub in ("b", "a/x", "a/y", "a.b"):
+        (root / sub).mkdir(parents=True)
+    for name in ("b/2.png", "b/1.png", "a/x/9.png", "a/y/0.png", "a.b/5.png", "top.png"):
+        Image.fromarray(smooth_rgb(8, 8, 1)).save(root / name)
+    expected = [os.path.join(r, f) for r, _, files in sorted(os.walk(root)) for f in sorted(files)]
+    assert [str(p) for p in find_images([root]).files] == expected
+    (root / "b" / "link.png").symlink_to(root / "b" / "1.png")  # the same file under two names
+    (root / "c").symlink_to(root / "a")  # a linked folder: its files again, under c/
+    files = [str(p.relative_to(root)) for p in find_images([root]).files]
+    assert files == ["top.png", "a.b/5.png", "a/x/9.png", "a/y/0.png", "b/1.png", "b/2.png"]
+
+
 def test_hidden_files_and_non_images_ignored(flat):
     (flat / "notes.txt").write_text("hello")
     (flat / ".hidden").mkdir()
