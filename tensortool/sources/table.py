@@ -215,7 +215,8 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     parse32 = dtype != "float64" and settings["normalize"] == "none"
     numbers = [name for name in roles["features"] if name not in roles["categorical"]]
     table, skipped_rows = read_table(src, dialect, columns=wanted, text_columns=roles["categorical"],
-                                     number_columns=numbers, float32=parse32, missing=nulls_text, skip_bad=skip_bad)
+                                     number_columns=numbers, float32=parse32, missing=nulls_text, skip_bad=skip_bad,
+                                     plain=roles["time"] is None)  # a time column needs pyarrow's types
     n = table.num_rows
     warnings: list[str] = []
     bad = np.zeros(n, bool)
