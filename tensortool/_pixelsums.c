@@ -21,6 +21,18 @@
 #define MAX_CHANNELS 4
 #define LANES (MAX_CHANNELS * 32) /* a row: a multiple of the channel count and of 32 bytes */
 
+/* The last values, fewer than a row: one at a time. */
+static void sums_tail(const void *x, int item, size_t from, size_t n, int channels, uint64_t *state) {
+    for (size_t i = from; i < n; i++) {
+        uint64_t v = item == 1 ? ((const uint8_t *)x)[i] : ((const uint16_t *)x)[i];
+        int c = (int)(i % channels);
+        state[c] += v;
+        state[channels + c] += v * v;
+        if (v < state[2 * channels + c]) state[2 * channels + c] = v;
+        if (v > state[3 * channels + c]) state[3 * channels + c] = v;
+    }
+}
+
 /* Each lane sums 256 rows in 16 bits (256 · 255 < 2^16; a square, 255², fits too), then adds
  * into 32-bit lanes that are emptied every 65536 rows (65536 · 255² < 2^32). */
 VECTOR_CLONES
@@ -56,13 +68,7 @@ static void sums_u8(const uint8_t *x, size_t n, int channels, uint64_t *state) {
         if (lo[j] < mn[j % channels]) mn[j % channels] = lo[j];
         if (hi[j] > mx[j % channels]) mx[j % channels] = hi[j];
     }
-    for (size_t i = rows * row; i < n; i++) {
-        uint64_t v = x[i];
-        int c = (int)(i % channels);
-        sum[c] += v; sq[c] += v * v;
-        if (v < mn[c]) mn[c] = v;
-        if (v > mx[c]) mx[c] = v;
-    }
+    sums_tail(x, 1, rows * row, n, channels, state);
 }
 
 /* uint16: squares need 64-bit lanes from the start. */
@@ -88,13 +94,7 @@ static void sums_u16(const uint16_t *x, size_t n, int channels, uint64_t *state)
         if (lo[j] < mn[j % channels]) mn[j % channels] = lo[j];
         if (hi[j] > mx[j % channels]) mx[j % channels] = hi[j];
     }
-    for (size_t i = rows * row; i < n; i++) {
-        uint64_t v = x[i];
-        int c = (int)(i % channels);
-        sum[c] += v; sq[c] += v * v;
-        if (v < mn[c]) mn[c] = v;
-        if (v > mx[c]) mx[c] = v;
-    }
+    sums_tail(x, 2, rows * row, n, channels, state);
 }
 
 static PyObject *add(PyObject *self, PyObject *args) {
