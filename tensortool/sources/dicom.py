@@ -106,7 +106,8 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
     The volume is ``volume`` (1×1×D×H×W float32 by default), slices ordered by position along
     the slice normal, values rescaled per slice (Hounsfield units for CT). With ``all_series``
     every volume candidate becomes ``volume_0``, ``volume_1``, ... and ``meta["series"]`` holds
-    each one's meta.
+    each one's meta. ``workers``: threads for reading pixels (default: the cores, up to 8) and,
+    only when given, for the header scan (one by default: it is pure Python).
 
     >>> vol = load_dicom("samples/dicom/ct")  # doctest: +SKIP
     >>> vol["volume"].shape, vol.meta["spacing_mm"]  # doctest: +SKIP
