@@ -1,6 +1,7 @@
 """DICOM headers into series: find files, scan headers, group, detect localizers, order slices.
 
-Only headers are read here (``stop_before_pixels``), in a thread pool. Grouping follows what
+Only headers are read here, up to the pixel data (``dicom_raw``'s walker for common files,
+pydicom's ``stop_before_pixels`` for the rest), in one thread by default. Grouping follows what
 dcm2niix and GDCM do: SeriesInstanceUID first, then PixelSpacing and ImageOrientationPatient
 (with a tolerance), so that a localizer or an orientation change inside one UID becomes its
 own group and is never stacked into a volume. Positions and directions are in the patient
@@ -10,8 +11,10 @@ coordinate system of DICOM (LPS, millimetres).
 from __future__ import annotations
 
 import os
+import statistics
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -19,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import InputError, OptionError
+from .dicom_raw import NOT_DICOM, RawHeader, read_raw_header
 
 ORIENTATION_TOLERANCE = 1e-2  # max abs difference of direction cosines (about 0.6 degrees)
 SPACING_TOLERANCE = 1e-3  # relative, for PixelSpacing
@@ -114,16 +118,9 @@ def _native_pixels(ds: Any, fh: Any) -> tuple[int, str, int] | None:
     dcmread(stop_before_pixels) leaves the file at the PixelData tag; its header is checked here.
     """
     ts = str(getattr(getattr(ds.ds, "file_meta", None), "TransferSyntaxUID", ""))
+    if ts not in _NATIVE_SYNTAXES:
+        return None
     try:
-        if (ts not in _NATIVE_SYNTAXES or int(ds.get("NumberOfFrames") or 1) != 1
-                or int(ds.get("SamplesPerPixel", 1)) != 1
-                or not str(ds.get("PhotometricInterpretation", "")).startswith("MONOCHROME")):
-            return None
-        bits = int(ds.get("BitsAllocated"))
-        stored = int(ds.get("BitsStored", bits))
-        signed = int(ds.get("PixelRepresentation", 0)) == 1
-        if bits not in (8, 16, 32) or not 0 < stored <= bits:
-            return None
         start = fh.tell()
         head = fh.read(12)
         if head[:4] != b"\xe0\x7f\x10\x00":
@@ -134,10 +131,26 @@ def _native_pixels(ds: Any, fh: Any) -> tuple[int, str, int] | None:
             length, offset = int.from_bytes(head[8:12], "little"), start + 12
         else:
             length, offset = int.from_bytes(head[4:8], "little"), start + 8
-        need = int(ds.get("Rows")) * int(ds.get("Columns")) * bits // 8
-        if length not in (need, need + 1):
-            return None
     except (AttributeError, TypeError, ValueError, OSError):
+        return None
+    return _native_check(ds, offset, length)
+
+
+def _native_check(h: Any, offset: int, length: int) -> tuple[int, str, int] | None:
+    """(offset, dtype, unused bits) when the pixel data is simple single-frame grey values, else None."""
+    try:
+        if (int(h.get("NumberOfFrames") or 1) != 1 or int(h.get("SamplesPerPixel", 1)) != 1
+                or not str(h.get("PhotometricInterpretation", "")).startswith("MONOCHROME")):
+            return None
+        bits = int(h.get("BitsAllocated"))
+        stored = int(h.get("BitsStored", bits))
+        signed = int(h.get("PixelRepresentation", 0)) == 1
+        if bits not in (8, 16, 32) or not 0 < stored <= bits:
+            return None
+        need = int(h.get("Rows")) * int(h.get("Columns")) * bits // 8
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if length not in (need, need + 1):
         return None
     return offset, f"<{'i' if signed else 'u'}{bits // 8}", bits - stored
 
@@ -200,20 +213,24 @@ def find_dicom_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
     DICOMDIR index files are skipped: they describe files, they are not images.
     """
-    files: list[Path] = []
+    files: list[tuple[Path, str]] = []  # (path, real path: the same file named twice is read once)
     for p in map(Path, paths):
         if p.is_dir():
             for root, dirs, names in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files.extend(Path(root) / n for n in sorted(names)
-                             if not n.startswith(".") and n.upper() != "DICOMDIR")
+                real_root = os.path.realpath(root)  # once per folder; per file only for links
+                for n in sorted(names):
+                    if n.startswith(".") or n.upper() == "DICOMDIR":
+                        continue
+                    path = os.path.join(root, n)
+                    files.append((Path(path), os.path.realpath(path) if os.path.islink(path)
+                                  else os.path.join(real_root, n)))
         elif p.is_file():
-            files.append(p)
+            files.append((p, os.path.realpath(p)))
         else:
             raise InputError("no such file or folder", p)
     seen, unique = set(), []
-    for f in files:
-        key = os.path.realpath(f)
+    for f, key in files:
         if key not in seen:
             seen.add(key)
             unique.append(f)
@@ -262,11 +279,81 @@ def _item(ds: Any, *keywords: str) -> Any:
     return ds
 
 
+_DESCRIPTION, _DOSE_UNITS, _DOSE_SCALING = 0x0008103E, 0x30040002, 0x3004000E
+_WANTED = frozenset({*_TEXT.values(), *_MULTI.values(), *_US.values(), _DESCRIPTION, _DOSE_UNITS, _DOSE_SCALING})
+
+
+class _RawGetter:
+    """``get(keyword, default)`` over a RawHeader, decoding exactly as ``_Header`` does with pydicom's raw values."""
+
+    def __init__(self, raw: RawHeader):
+        self.elements = raw.elements
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        tag = _TEXT.get(keyword) or _MULTI.get(keyword) or _US.get(keyword)
+        if keyword == "SeriesDescription":
+            tag = _DESCRIPTION
+        value = self.elements.get(tag) if tag is not None else None
+        if value is None:
+            return default
+        if keyword == "SeriesDescription":  # pydicom: decoded, trailing spaces/NULs stripped
+            return value.decode("ascii").rstrip("\0 ")
+        if keyword in _US:
+            return int.from_bytes(value[:2], "little")
+        text = value.decode("latin-1").strip(" \x00")
+        if keyword in _MULTI:
+            return [v.strip(" \x00") for v in text.split("\\")] if text else default
+        return text if text else default
+
+
+def _from_raw(raw: RawHeader, path: Path) -> list[SliceHeader] | None:
+    """One plane from the raw walker's values, or None when pydicom must read the file.
+
+    Only single-frame files whose values decode the same without pydicom take this path: no
+    multi-frame (functional groups), no RT dose scaling, a SeriesDescription in plain ASCII
+    (other character sets and multi-valued text are pydicom's to decode), US values of 2 bytes.
+    """
+    el = raw.elements
+    if 0x00280010 not in el or 0x00280011 not in el:
+        return None  # pydicom decides whether this is an image at all
+    if _DOSE_UNITS in el or _DOSE_SCALING in el or any(len(el.get(t, b"..")) < 2 for t in _US.values()):
+        return None
+    if not all(0x20 <= b < 0x7F and b != 0x5C for b in el.get(_DESCRIPTION, b"")):
+        return None
+    h = _RawGetter(raw)
+    if (_int(h.get("NumberOfFrames")) or 1) != 1:
+        return None
+    return _planes(h, None, path, raw.transfer_syntax, _raw_native(h, raw))
+
+
+def _raw_native(h: _RawGetter, raw: RawHeader) -> tuple[int, str, int] | None:
+    """As ``_native_pixels``, from where the raw walker found the PixelData element."""
+    explicit = _NATIVE_SYNTAXES.get(raw.transfer_syntax)
+    if explicit is None or raw.pixel_offset is None or raw.pixel_length is None:
+        return None
+    if explicit and raw.pixel_vr not in (b"OW", b"OB"):
+        return None
+    return _native_check(h, raw.pixel_offset, raw.pixel_length)
+
+
 def read_headers(path: Path) -> list[SliceHeader] | None:
-    """The planes of one file (one per frame), or None when the file is not DICOM."""
+    """The planes of one file (one per frame), or None when the file is not DICOM.
+
+    Common single-frame little-endian files are read by ``dicom_raw``'s walker; the rest by pydicom.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    try:
+        raw = read_raw_header(str(path), _WANTED)
+    except OSError as exc:
+        raise InputError(f"unreadable DICOM header: {exc}", path) from None
+    if raw is NOT_DICOM:
+        return None
+    if isinstance(raw, RawHeader):
+        planes = _from_raw(raw, path)
+        if planes is not None:
+            return planes
     try:
         with open(path, "rb") as fh:
             ds = pydicom.dcmread(fh, stop_before_pixels=True)
@@ -277,9 +364,13 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
         raise InputError(f"unreadable DICOM header: {exc}", path) from None
     if "Rows" not in ds or "Columns" not in ds:
         return None  # not an image (structured report, RT plan, DICOMDIR under another name)
-    h = _Header(ds)
-    frames = _int(h.get("NumberOfFrames")) or 1
     ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    return _planes(_Header(ds), ds, path, ts, native)
+
+
+def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] | None) -> list[SliceHeader]:
+    """SliceHeaders from a header getter (``ds`` is pydicom's Dataset, or None on the raw path)."""
+    frames = _int(h.get("NumberOfFrames")) or 1
     window = (_number(_first(h.get("WindowCenter"))), _number(_first(h.get("WindowWidth"))))
     common = dict(
         path=str(path), series_uid=str(h.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
@@ -288,7 +379,7 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
         instance=_int(h.get("InstanceNumber")), rows=int(h.get("Rows")), columns=int(h.get("Columns")),
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
         samples=_int(h.get("SamplesPerPixel")) or 1,
-        rescale_type=str(h.get("RescaleType", "") or ds.get("DoseUnits", "")),  # RT dose: GY
+        rescale_type=str(h.get("RescaleType", "") or (ds.get("DoseUnits", "") if ds is not None else "")),  # RT dose
         transfer_syntax=ts, slice_thickness=_number(h.get("SliceThickness")),
         acquisition_time=str(h.get("AcquisitionTime", "") or ""),
         window=window if None not in window and window[1] > 0 else None,
@@ -298,7 +389,7 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
     position = _floats(h.get("ImagePositionPatient"), 3)
     slope = _number(h.get("RescaleSlope"))
     intercept = _number(h.get("RescaleIntercept"))
-    if slope is None and "DoseGridScaling" in ds:  # RT dose: Gy per stored unit
+    if slope is None and ds is not None and "DoseGridScaling" in ds:  # RT dose: Gy per stored unit
         slope = _number(ds.DoseGridScaling)
     echo, temporal = _number(_first(h.get("EchoNumbers"))), _number(h.get("TemporalPositionIdentifier"))
     if frames == 1:
@@ -347,8 +438,12 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
 
 def scan_headers(files: Sequence[Path], *, workers: int | None = None, skip_bad: bool = False,
                  progress: Progress | None = None) -> tuple[list[SliceHeader], int, list[dict[str, str]]]:
-    """Headers of every file, in parallel: (planes, number of non-DICOM files, skipped bad files)."""
-    workers = workers or min(8, os.cpu_count() or 1)
+    """Headers of every file: (planes, number of non-DICOM files, skipped bad files).
+
+    Serial unless ``workers`` > 1: the scan is pure Python (GIL-bound) with files in the page
+    cache, where two threads took twice the time of one; threads pay off only on slow storage.
+    """
+    workers = workers or 1
 
     def one(path: Path) -> list[SliceHeader] | None | InputError:
         try:
@@ -358,8 +453,8 @@ def scan_headers(files: Sequence[Path], *, workers: int | None = None, skip_bad:
 
     planes: list[SliceHeader] = []
     not_dicom, bad = 0, []
-    with ThreadPoolExecutor(workers) as pool:
-        for k, result in enumerate(pool.map(one, files, chunksize=16)):
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for k, result in enumerate(pool.map(one, files) if pool else map(one, files)):
             if isinstance(result, InputError):
                 if not skip_bad:
                     raise result
@@ -539,7 +634,8 @@ def slice_geometry(slices: list[SliceHeader], *, order: str = "position",
     dist = d[idx]
 
     # Duplicate positions: 4-D (time), multi-echo, or repeated acquisitions.
-    unique_positions = np.unique(np.round(dist / DUPLICATE_MM))
+    # a set, not np.unique (like np.median, its first call imports numpy.ma: 8 ms, a tenth of a load)
+    unique_positions = set(np.round(dist / DUPLICATE_MM).tolist())
     repeats = 1
     if len(unique_positions) < len(ordered):
         counts = Counter(np.round(dist / DUPLICATE_MM).tolist())
@@ -566,7 +662,7 @@ def slice_geometry(slices: list[SliceHeader], *, order: str = "position",
     tilt = 0.0
     if n > 1:
         steps = np.diff(geo_dist)
-        step = float(np.median(np.abs(steps)))
+        step = float(statistics.median(np.abs(steps).tolist()))  # np.median's first call imports numpy.ma
         z = step
         for k, s in enumerate(np.abs(steps)):
             if abs(s - step) > GAP_TOLERANCE * step:

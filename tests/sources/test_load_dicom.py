@@ -315,3 +315,20 @@ def test_direct_read_ignores_bits_above_bits_stored(tmp_path, signed):
     ds.save_as(w.files[0], enforce_file_format=True)
     b = load_dicom(w.files[0], raw=True)
     np.testing.assert_array_equal(vol(b)[0], pydicom.dcmread(w.files[0]).pixel_array)
+
+
+@pytest.mark.parametrize("dtype,slopes,intercepts", [
+    (np.int16, 1.0, 0.0),  # copy only
+    (np.int16, 1.0, -1024.0),  # one add
+    (np.uint16, 1.0, -1024.0),  # PixelRepresentation 0, values above int16
+    (np.uint16, [0.5, 2.5, 1.0, 0.25], [-3.5, 0.0, 7.0, -1024.0]),  # multiply, then add
+])
+def test_each_rescale_path_equals_simpleitk_and_the_generator(tmp_path, dtype, slopes, intercepts):
+    stored = phantom(4, 12, 14, seed=5, dtype=dtype, high=60000 if dtype == np.uint16 else 3000)
+    w = write_series(tmp_path / "r", stored, slopes=slopes, intercepts=intercepts)
+    b = load_dicom(tmp_path / "r")
+    np.testing.assert_array_equal(vol(b), sitk.GetArrayFromImage(sitk_read(tmp_path / "r")))
+    np.testing.assert_allclose(vol(b), w.hu, rtol=1e-6)
+    np.testing.assert_array_equal(load_dicom(tmp_path / "r", dtype="float64")["volume"][0, 0].numpy(), w.hu)
+    raw = load_dicom(tmp_path / "r", raw=True)["volume"][0, 0].numpy()
+    np.testing.assert_array_equal(raw, stored)
