@@ -6,7 +6,7 @@
  * Values are rounded once, exactly as a correctly rounding parser (pyarrow's) rounds them: the
  * common decimal, whose significand and power of ten are exact doubles (at most 15 significant
  * digits, |exponent| <= 22: Clinger's fast path), in two instructions, for float32 output only
- * where going through double cannot round differently (see in_float32_range); every other
+ * where going through double cannot round differently (see read_decimal); every other
  * decimal by the C library's correctly rounding strtof/strtod. Any other token stops the parse.
  *
  * parse(data, start, stop, delimiter, kinds, out, capacity) -> rows, or -1 - offset of the token
@@ -24,50 +24,57 @@
 static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-#define MAX_DIGITS 15 /* 10^15 < 2^53: the significand is an exact double */
+#define EXACT (1ULL << 53) /* significands below this are exact doubles */
 
-static int in_float32_range(int digits, int exponent);
+/* For float32 output from m·10^e, e >= 0: the product must stay an exact double. */
+static uint64_t float32_limit(int exponent) {
+    static const uint64_t limits[16] = {
+        EXACT, EXACT / 10, EXACT / 100, EXACT / 1000, EXACT / 10000, EXACT / 100000, EXACT / 1000000,
+        EXACT / 10000000ULL, EXACT / 100000000ULL, EXACT / 1000000000ULL, EXACT / 10000000000ULL,
+        EXACT / 100000000000ULL, EXACT / 1000000000000ULL, EXACT / 10000000000000ULL,
+        EXACT / 100000000000000ULL, EXACT / 1000000000000000ULL};
+    return exponent < 16 ? limits[exponent] : 0;
+}
 
 /* Reads one decimal at *pp into dst (a float for kind 4, a double for kind 8); 0, or -1 if the
- * token is not a plain decimal. Decimals past the exact fast path go to strtof/strtod, which
- * round correctly (the C library's, with a "." decimal point: `point_ok`). */
+ * token is not a plain decimal.
+ *
+ * Fast path: d = m·10^e with m < 2^53 and |e| <= 22 is one correctly rounded multiplication or
+ * division of two exact doubles. For float32 that double is rounded again, which gives what a
+ * direct float32 parse gives when the first rounding cannot land on a float32 rounding midpoint
+ * M = k·2^f (k odd, k < 2^25) that d is not on: for e >= 0 the product is kept exact (m·10^e <
+ * 2^53); for d = m/10^n, |d - M|/d >= 1/m > 2^-53 when 2^f divides 2^-n, and otherwise
+ * >= 1/(k·5^n) >= 1/(2^25·5^12) > 2^-53 for n <= 12, while rounding to double moves d by at most
+ * 2^-53 relatively. Every other decimal goes to strtof/strtod, which round correctly (with a "."
+ * decimal point: `point_ok`). */
 static int read_decimal(const char **pp, const char *end, int kind, char *dst, int point_ok) {
     const char *start = *pp, *p = start;
-    int negative = 0, digits = 0, exponent = 0, any = 0;
+    int negative = 0, exponent = 0;
     uint64_t m = 0;
     if (p < end && *p == '-') { negative = 1; p++; }
-    for (; p < end && (unsigned)(*p - '0') < 10; p++) {
-        any = 1;
-        if (m || *p != '0') {
-            if (++digits <= MAX_DIGITS) m = m * 10 + (uint64_t)(*p - '0');
-            else exponent++;
-        }
-    }
+    const char *integer = p;
+    for (; p < end && (unsigned)(*p - '0') < 10; p++) m = m * 10 + (uint64_t)(*p - '0');
+    size_t count = (size_t)(p - integer);
     if (p < end && *p == '.') {
-        for (p++; p < end && (unsigned)(*p - '0') < 10; p++) {
-            any = 1;
-            if (m || *p != '0') {
-                if (++digits > MAX_DIGITS) continue;
-                m = m * 10 + (uint64_t)(*p - '0');
-            }
-            exponent--;
-        }
+        const char *fraction = ++p;
+        for (; p < end && (unsigned)(*p - '0') < 10; p++) m = m * 10 + (uint64_t)(*p - '0');
+        count += (size_t)(p - fraction);
+        exponent = (p - fraction) > 10000 ? -10000 : -(int)(p - fraction);
     }
-    if (!any) return -1;
+    if (count == 0) return -1;
     if (p < end && (*p == 'e' || *p == 'E')) {
-        int e_negative = 0, e = 0, e_any = 0;
-        p++;
-        if (p < end && (*p == '-' || *p == '+')) { e_negative = *p == '-'; p++; }
-        for (; p < end && (unsigned)(*p - '0') < 10; p++) {
-            e_any = 1;
+        int e_negative = 0, e = 0;
+        const char *digits = ++p;
+        if (p < end && (*p == '-' || *p == '+')) { e_negative = *p == '-'; digits = ++p; }
+        for (; p < end && (unsigned)(*p - '0') < 10; p++)
             if (e < 10000) e = e * 10 + (*p - '0');
-        }
-        if (!e_any) return -1;
+        if (p == digits) return -1;
         exponent += e_negative ? -e : e;
     }
-    if (m == 0) exponent = 0;
-    if (digits <= MAX_DIGITS && exponent <= 22 && exponent >= -22 &&
-        (kind == 8 || in_float32_range(digits, exponent))) {
+    int exact = count <= 19 && m < EXACT; /* 19 digits cannot overflow m */
+    if (exact && m == 0) exponent = 0;
+    if (exact && exponent <= 22 && exponent >= -22 &&
+        (kind == 8 || (exponent >= 0 ? m < float32_limit(exponent) : exponent >= -12))) {
         double v = (double)m;
         v = exponent < 0 ? v / POW10[-exponent] : v * POW10[exponent];
         if (negative) v = -v;
@@ -83,16 +90,6 @@ static int read_decimal(const char **pp, const char *end, int kind, char *dst, i
     }
     *pp = p;
     return 0;
-}
-
-/* float32 through double rounds as a direct float32 parse does when the first rounding cannot
- * land on a float32 rounding midpoint M = k·2^f (k odd, k < 2^25) that d = m/10^n is not on. For
- * exponent >= 0 the double is exact (digits + exponent <= 15). For d = m/10^n, m < 10^15:
- * |d - M| / d >= 1/m > 2^-53 when M is an integer multiple of 2^-n's power of two, and otherwise
- * >= 1/(k·5^n) >= 1/(2^25·5^12) > 2^-53 for n <= 12, while rounding to double moves d by at
- * most 2^-53 relatively. So n <= 12 is safe. */
-static int in_float32_range(int digits, int exponent) {
-    return exponent >= 0 ? digits + exponent <= MAX_DIGITS : exponent >= -12;
 }
 
 static Py_ssize_t parse_rows(const char *data, Py_ssize_t start, Py_ssize_t stop, char delimiter,
