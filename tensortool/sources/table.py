@@ -18,6 +18,7 @@ from .._version import __version__
 from ..bundle import Bundle
 from ..errors import InputError, OptionError
 from ..shaping import one_hot as make_one_hot, scale_columns
+from .table_fast import read_plain_numeric
 from .table_read import Dialect, first_problem, is_number, line_of, read_table, sniff
 from .table_state import FORMAT, read_state
 
@@ -214,9 +215,16 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     # output and nothing is fitted on them, else float64. A text cell makes pyarrow fall back to inference.
     parse32 = dtype != "float64" and settings["normalize"] == "none"
     numbers = [name for name in roles["features"] if name not in roles["categorical"]]
-    table, skipped_rows = read_table(src, dialect, columns=wanted, text_columns=roles["categorical"],
-                                     number_columns=numbers, float32=parse32, missing=nulls_text, skip_bad=skip_bad,
-                                     plain=roles["time"] is None)  # a time column needs pyarrow's types
+    # A plain numeric file goes to our parser (other columns as float64); a time column needs
+    # pyarrow's types, and anything the parser refuses goes to pyarrow too.
+    table, skipped_rows = None, []
+    if not roles["categorical"] and roles["time"] is None:
+        table = read_plain_numeric(src, dialect, columns=wanted, missing=nulls_text,
+                                   float32=numbers if parse32 else ())
+    if table is None:
+        table, skipped_rows = read_table(src, dialect, columns=wanted, text_columns=roles["categorical"],
+                                         number_columns=numbers, float32=parse32, missing=nulls_text,
+                                         skip_bad=skip_bad)
     n = table.num_rows
     warnings: list[str] = []
     bad = np.zeros(n, bool)

@@ -188,19 +188,10 @@ def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), 
 
 
 def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_columns: Sequence[str],
-               missing: Sequence[str], skip_bad: bool, number_columns: Sequence[str] = (), float32: bool = False,
-               plain: bool = True):
+               missing: Sequence[str], skip_bad: bool, number_columns: Sequence[str] = (), float32: bool = False):
     """Read ``columns`` of ``path`` with pyarrow; ``text_columns`` stay strings, ``number_columns``
     are parsed as floats (if one holds text, the read is repeated with type inference for it).
-    ``plain``: try the plain-numeric parser first (other columns then come as float64).
     Returns (table, skipped rows)."""
-    if plain and not text_columns:
-        from .table_fast import read_plain_numeric
-
-        table = read_plain_numeric(path, dialect, columns=columns, missing=missing,
-                                   float32=number_columns if float32 else ())
-        if table is not None:
-            return table, []
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

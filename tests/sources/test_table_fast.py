@@ -115,9 +115,22 @@ def test_threads_split_at_line_ends(tmp_path, monkeypatch):
     data = rng.normal(0, 100, (5000, 3))
     path = tmp_path / "t.csv"
     write(path, [["%.5f" % v for v in row] for row in data])
-    table = fast(path)
-    assert table.column(0).num_chunks == 4
-    assert np.array_equal(as_matrix(table), arrow_reference(path))
+    split = []
+    real_parts = table_fast._parts
+    monkeypatch.setattr(table_fast, "_parts", lambda *a: split.extend(real_parts(*a)) or split)
+    assert np.array_equal(as_matrix(fast(path)), arrow_reference(path))
+    assert len(split) == 4
+
+
+def test_empty_skipped_cells_cannot_overflow_a_part(tmp_path, monkeypatch):
+    # Rows of one short parsed cell and many empty skipped ones: the shortest rows possible.
+    monkeypatch.setattr(table_fast, "_PART_BYTES", 100)
+    monkeypatch.setattr(table_fast, "_cores", lambda: 3)
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c,d,e,f\n" + "".join(f"{i % 10},,,,,\n" for i in range(600)))
+    dialect = sniff(path)
+    table = table_fast.read_plain_numeric(path, dialect, columns=["a"], float32=["a"], missing=["", "x"])
+    assert table.column("a").to_pylist() == [float(i % 10) for i in range(600)]
 
 
 @pytest.mark.parametrize("cells", [
