@@ -26,6 +26,7 @@ import torch
 from ._version import __version__
 from .bench_cases import Case, case_names, check_case, make_cases, make_inputs, memory_needed
 from .bench_peaks import cpu_info, cpu_peak_tflops, gpu_peak_tflops
+from .cores import usable_cores
 from .errors import OptionError
 
 OPS = ("matmul", "bmm", "einsum", "all")
@@ -378,7 +379,7 @@ def _busy_note(threads: int) -> str | None:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
         return None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cores()
     if load > 0.5 * cpus:
         advice = "rerun when it is idle" + (", or with fewer --threads" if threads > 1 else "")
         return (f"the machine is busy (1-minute load average {load:.1f} on {cpus} CPUs): CPU figures will "

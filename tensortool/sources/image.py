@@ -20,6 +20,7 @@ import torch
 
 from .._version import __version__
 from ..bundle import Bundle
+from ..cores import usable_cores
 from ..errors import InputError, OptionError
 from ..shaping import DTYPES, LAYOUTS, Normalization, convert_into, one_hot as make_one_hot, parse_normalization
 from .image_decode import decode_image
@@ -90,10 +91,7 @@ def default_workers(files: Sequence[Path] = ()) -> int:
     threads only convoy on it. Measured on 2 cores (µs per image, 1 vs 2 threads): 32x32 PNG
     1.8 KiB 95 vs 128; 96x96 JPEG 1.9 KiB 133 vs 181; 48x48 PNG 3.2 KiB 147 vs 142; 64x64 PNG
     5.5 KiB 182 vs 151; 256x256 JPEG 14.5 KiB about 2x faster with two."""
-    try:
-        cores = max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        cores = max(1, os.cpu_count() or 1)
+    cores = usable_cores()
     sizes = []
     for path in files[:32]:
         try:

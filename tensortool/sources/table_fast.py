@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..cores import usable_cores as _cores
 from .table_read import Dialect, is_number
 
 try:
@@ -31,13 +32,6 @@ except ImportError:
 _ENCODINGS = {"utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"}
 _PART_BYTES = 4 << 20
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # below this, one thread: starting a second costs more than it saves
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def _parts(data: bytes, start: int) -> list[tuple[int, int]]:
