@@ -4,8 +4,8 @@
   * tutorial:    imageio.imread every file, stack, float()/255, mean/std over (0, 2, 3).
 
 Datasets: CIFAR-like 32x32 RGB PNGs at two sizes (memory must not grow with the size), and
-256x256 JPEGs. Each measurement is a fresh process (imports not timed); methods alternate;
-medians are reported.
+256x256 JPEGs. Each measurement is a fresh process (imports not timed); methods alternate, in
+an order that rotates from run to run; medians are reported.
 
     python benchmarks/bench_stats.py                 # 2,000 and 20,000 PNGs, 2,000 JPEGs; 3 runs
     python benchmarks/bench_stats.py --small 500 --large 5000 --jpegs 500 --runs 3
@@ -87,8 +87,10 @@ def child(method: str, folder: Path) -> None:
 def measure(folder: Path, count: int, runs: int, label: str) -> dict[str, tuple[float, float]]:
     times: dict[str, list[float]] = {m: [] for m in METHODS}
     added: dict[str, list[float]] = {m: [] for m in METHODS}
+    names = list(METHODS)
     for run in range(runs + 1):  # run 0 warms the page cache
-        for method in METHODS:
+        # Rotate the order, so no method always runs just after the tutorial frees its gigabytes.
+        for method in names[run % len(names):] + names[:run % len(names)]:
             out = subprocess.run([sys.executable, __file__, "--child", method, "--folder", str(folder)],
                                  check=True, capture_output=True, text=True)
             result = json.loads(out.stdout)

@@ -164,29 +164,27 @@ class PixelSums:
 
     def __init__(self, channels: int, bits: int):
         self.channels, self.bits = channels, bits
-        self.count = 0
         self.total: IntegerSums | None = None
         self._state = self._fresh_state()
         self._pending = 0  # values per channel in _state, not yet in total
+        self._limit = _SPILL_AFTER[bits]
+        self._fast = _pixelsums is not None and channels <= 4
 
     def _fresh_state(self) -> np.ndarray:
         state = np.zeros((4, self.channels), dtype=np.uint64)
         state[2] = 2**self.bits - 1  # minima start at the top
         return state
 
-    def add(self, image: torch.Tensor) -> None:
-        pixels = image.shape[1] * image.shape[2]
-        if _pixelsums is None or image.shape[0] > 4:
+    def add(self, image: torch.Tensor, evict: bool = False) -> None:
+        """Add one image; ``evict`` drops its memory from the CPU caches afterwards, which pays
+        where the decoder wrote it with non-temporal stores (libjpeg-turbo: see _pixelsums.c)."""
+        if not self._fast:
             self._merge(_numpy_sums(image))
             return
-        hwc = image.permute(1, 2, 0)
-        if not hwc.is_contiguous():
-            hwc = hwc.contiguous()
-        limit = _SPILL_AFTER[self.bits]
-        if self._pending + pixels > limit:
+        if self._pending > self._limit:
             self._spill()
-        _pixelsums.add(hwc.numpy(), self.channels, self.bits, self._state)
-        self._pending += pixels
+        # The C×H×W view as it is (no permute, no copy): this is the per-image hot path.
+        self._pending += _pixelsums.add(image.numpy(), self._state, evict)
 
     def _spill(self) -> None:
         if self._pending:
@@ -207,7 +205,8 @@ class PixelSums:
         return self.total
 
 
-# Pixels per channel that uint64 sums of squares hold without overflow, with room to spare.
+# Pixels per channel after which the uint64 state is emptied into Python integers: half of what
+# sums of squares hold, so that one more image of up to the other half fits before the check.
 _SPILL_AFTER = {8: (2**64 - 1) // 255**2 // 2, 16: (2**64 - 1) // 65535**2 // 2}
 
 

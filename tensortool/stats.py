@@ -147,7 +147,7 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
         files = all_files[shard[0]::shard[1]]  # every N-th file of the sorted list
         if not files:
             raise InputError(f"shard {shard[0]}/{shard[1]} holds no files ({len(all_files)} in all)", paths[0])
-    sums = _ThreadSums()
+    sums = _ThreadSums(files)
     first: dict[int, Path] = {}  # channel count -> first file seen with it
     skipped = []
     for i, channels, reason in iter_images(files, options, sums.add, workers=workers, skip_bad=skip_bad,
@@ -176,36 +176,46 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
     return result
 
 
+_JPEG = (".jpg", ".jpeg", ".jpe", ".jfif")
+_EVICT_PIXELS = 128 * 128  # below this the decoder's cost of finding lines in cache is small
+
+
 class _ThreadSums:
     """Exact pixel sums kept per worker thread (no lock on the hot path), combined at the end.
 
     Integer sums make the result identical whatever thread saw which image.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, files: Sequence[Path]) -> None:
+        # Large JPEGs' pixels leave the CPU caches once summed (see _pixelsums.c): 5% faster
+        # there, 1-2% slower for PNGs (measured, 256x256 RGB on 2 cores).
+        self._evict = [str(f).lower().endswith(_JPEG) for f in files]
         self._lock = threading.Lock()
-        self._per_thread: dict[int, dict[tuple[int, int], PixelSums]] = {}
+        self._local = threading.local()
+        self._per_thread: list[dict[tuple[torch.dtype, int], PixelSums]] = []
 
     def add(self, index: int, image: torch.Tensor) -> int:
         """Called in a worker thread for each image; returns its channel count."""
-        mine = self._per_thread.get(threading.get_ident())
-        if mine is None:
+        try:
+            mine = self._local.sums
+        except AttributeError:  # this thread's first image
+            mine = self._local.sums = {}
             with self._lock:
-                mine = self._per_thread.setdefault(threading.get_ident(), {})
-        key = (8 if image.dtype == torch.uint8 else 16, image.shape[0])
-        sums = mine.get(key)
+                self._per_thread.append(mine)
+        channels, height, width = image.shape
+        sums = mine.get((image.dtype, channels))
         if sums is None:
-            sums = mine[key] = PixelSums(key[1], key[0])
-        sums.add(image)
-        return image.shape[0]
+            sums = mine[image.dtype, channels] = PixelSums(channels, 8 if image.dtype == torch.uint8 else 16)
+        sums.add(image, self._evict[index] and height * width >= _EVICT_PIXELS)
+        return channels
 
     def totals(self) -> dict[int, IntegerSums]:
         """Bit depth -> sums over every thread (one channel count, checked by the caller)."""
         by_depth: dict[int, IntegerSums] = {}
-        for mine in self._per_thread.values():
-            for (bits, _), sums in sorted(mine.items()):
+        for mine in self._per_thread:
+            for sums in mine.values():
                 part = sums.result()
-                by_depth[bits] = by_depth[bits].merge(part) if bits in by_depth else part
+                by_depth[sums.bits] = by_depth[sums.bits].merge(part) if sums.bits in by_depth else part
         return by_depth
 
 

@@ -10,13 +10,20 @@ from tensortool.moments import IntegerSums, PixelSums
 SHAPES = [(3, 32, 32), (1, 5, 7), (3, 256, 256), (4, 100, 33), (3, 601, 499), (2, 1, 1), (1, 300, 1)]
 
 
-@pytest.fixture(params=["c", "numpy"])
+@pytest.fixture(params=["c", "c-portable", "numpy"])
 def backend(request, monkeypatch):
+    """The C extension's loops (AVX2 where the CPU has it, and the portable one) and numpy's."""
     if request.param == "numpy":
         monkeypatch.setattr(moments, "_pixelsums", None)
-    elif moments._pixelsums is None:
+        yield request.param
+        return
+    if moments._pixelsums is None:
         pytest.fail("the C extension tensortool._pixelsums was not built (no C compiler at install?)")
-    return request.param
+    had_avx2 = moments._pixelsums.set_avx2(True)
+    if request.param == "c-portable":
+        moments._pixelsums.set_avx2(False)
+    yield request.param
+    moments._pixelsums.set_avx2(had_avx2)
 
 
 def reference(hwc: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]:
@@ -28,13 +35,17 @@ def reference(hwc: np.ndarray) -> tuple[list[int], list[int], list[int], list[in
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_sums_match_python_integers(backend, dtype, shape):
+@pytest.mark.parametrize("evict", [False, True])
+def test_sums_match_python_integers(backend, dtype, shape, evict):
     rng = np.random.default_rng(hash(shape) % 2**32)
     hwc = rng.integers(0, np.iinfo(dtype).max + 1, shape[1:] + shape[:1]).astype(dtype)
     image = torch.from_numpy(hwc).permute(2, 0, 1)  # a C×H×W view of H×W×C memory, as decoders give
-    s = IntegerSums.of(image)
+    running = PixelSums(shape[0], 8 if dtype == np.uint8 else 16)
+    running.add(image, evict)  # evict only drops cache lines: the image and the sums are unchanged
+    s = running.result()
     assert (s.sums, s.squares, s.mins, s.maxs) == reference(hwc)
     assert s.count == shape[1] * shape[2]
+    assert np.array_equal(image.permute(1, 2, 0).numpy(), hwc)
 
 
 def test_contiguous_chw_input_gives_the_same_sums(backend):
@@ -66,10 +77,32 @@ def test_running_sums_spill_into_python_integers(backend, monkeypatch):
 def test_extension_refuses_bad_buffers():
     if moments._pixelsums is None:
         pytest.skip("C extension not built")
+    add = moments._pixelsums.add
     state = np.zeros((4, 3), dtype=np.uint64)
-    with pytest.raises(ValueError, match="whole number of pixels"):
-        moments._pixelsums.add(np.zeros(10, np.uint8), 3, 8, state)
+    with pytest.raises(ValueError, match="C x H x W"):
+        add(np.zeros((3, 10), np.uint8), state)
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        add(np.zeros((3, 2, 2), np.float32), state)
     with pytest.raises(ValueError, match="channels"):
-        moments._pixelsums.add(np.zeros(10, np.uint8), 5, 8, np.zeros((4, 5), np.uint64))
+        add(np.zeros((5, 2, 2), np.uint8), np.zeros((4, 5), np.uint64))
     with pytest.raises(ValueError, match="state"):
-        moments._pixelsums.add(np.zeros(9, np.uint8), 3, 8, np.zeros((4, 2), np.uint64))
+        add(np.zeros((3, 2, 2), np.uint8), np.zeros((4, 2), np.uint64))
+    with pytest.raises(OverflowError, match="2\\^31"):  # 16-bit squares of one call must fit in uint64
+        add(np.lib.stride_tricks.as_strided(np.zeros(1, np.uint16), (1, 2**16, 2**15 + 2), (0, 0, 0)),
+            np.zeros((4, 1), np.uint64))
+    assert not state.any()  # nothing was added by a refused call
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("view", ["chw", "hwc-view", "cropped", "every-other-column", "broadcast"])
+def test_any_strides_give_the_same_sums(backend, dtype, view):
+    # Resizes and crops give C×H×W-contiguous or strided tensors, not decoders' H×W×C memory.
+    rng = np.random.default_rng(5)
+    hwc = rng.integers(0, np.iinfo(dtype).max + 1, (37, 70, 3)).astype(dtype)
+    base = torch.from_numpy(hwc).permute(2, 0, 1)
+    image = {"chw": base.contiguous(), "hwc-view": base, "cropped": base[:, 3:30, 5:66],
+             "every-other-column": base[:, :, ::2], "broadcast": base[:1, :1, :].expand(3, 40, 70)}[view]
+    expected = image.permute(1, 2, 0).contiguous().numpy()
+    s = IntegerSums.of(image)
+    assert (s.sums, s.squares, s.mins, s.maxs) == reference(expected)
+    assert s.count == image.shape[1] * image.shape[2]
