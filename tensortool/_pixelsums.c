@@ -2,7 +2,9 @@
  *
  * numpy and torch need four or more passes (widen, square, two sums, min, max) with a
  * temporary each; this loop does them together over the image's own H×W×C memory, so the
- * statistics cost a tenth of decoding a JPEG instead of half of it. The GIL is released.
+ * statistics cost a few percent of decoding a JPEG instead of half of it (5.3 µs against
+ * ~200 µs for 256x256 RGB with AVX2; the read from memory, ~10 µs, is the larger part when
+ * the decoder left the pixels in memory rather than cache, see evict()). The GIL is released.
  *
  * add(image, state, evict=False) -> H·W: image is a C×H×W buffer of uint8 or uint16 (any
  * strides; fastest as the decoders give it, a view of H×W×C memory); state a writable uint64
