@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.io import decode_image
 
 from conftest import PHOTOS, SPECIAL, smooth_rgb, write_png16
 from tensortool import InputError, OptionError, dataset_stats, load_images, merge_stats, write_bundle, Bundle
+from tensortool.moments import PixelSums
 
 
 def reference(images: torch.Tensor, channel_dim: int = 1, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -143,3 +145,18 @@ def test_layout_meta_picks_the_channel_axis(tmp_path):
     doc = dataset_stats(tmp_path / "nhwc.safetensors").to_json()
     assert len(doc["mean"]) == 3
     assert np.allclose(doc["mean"], dataset_stats(PHOTOS).to_json()["mean"], rtol=1e-6)
+
+
+def test_only_large_jpegs_are_evicted_from_the_caches(tmp_path, monkeypatch):
+    # A cache hint for pixels JPEG decoders leave in memory, never a change in the sums.
+    seen = []
+    real_add = PixelSums.add
+    monkeypatch.setattr(PixelSums, "add", lambda self, image, evict=False: (seen.append(evict), real_add(self, image, evict)))
+    Image.fromarray(smooth_rgb(200, 150, 1)).save(tmp_path / "big.png")
+    Image.fromarray(smooth_rgb(200, 150, 2)).save(tmp_path / "big.JPG")
+    Image.fromarray(smooth_rgb(20, 15, 3)).save(tmp_path / "small.jpg")
+    doc = dataset_stats(tmp_path, workers=1).to_json()
+    assert seen == [True, False, False]  # big.JPG, big.png, small.jpg: sorted by name
+    pixels = torch.cat([decode_image(str(tmp_path / n)).reshape(3, -1) for n in ("big.JPG", "big.png", "small.jpg")], 1)
+    mean, std = reference(pixels[None].double() / 255)
+    assert np.allclose(doc["mean"], mean, rtol=1e-12) and np.allclose(doc["std"], std, rtol=1e-9)
