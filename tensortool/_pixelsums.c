@@ -34,6 +34,7 @@
  * stores (PNG) the flush only adds work, so the caller asks for it per image. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define HAVE_CLFLUSHOPT 1
+#include <cpuid.h>
 static int use_clflushopt; /* unordered flushes: about 1 µs less per 256x256 RGB image */
 
 __attribute__((target("clflushopt"))) static void evict_unordered(const char *x, size_t bytes) {
@@ -318,7 +319,8 @@ PyMODINIT_FUNC PyInit__pixelsums(void) {
     use_avx2 = __builtin_cpu_supports("avx2");
 #endif
 #ifdef HAVE_CLFLUSHOPT
-    use_clflushopt = __builtin_cpu_supports("clflushopt");
+    unsigned int a, b, c, d; /* CPUID leaf 7, EBX bit 23 (older gcc's cpu_supports lacks the name) */
+    use_clflushopt = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 23 & 1);
 #endif
     return PyModule_Create(&module);
 }
