@@ -1,0 +1,88 @@
+"""The hostile-input contract every reader is fuzzed against.
+
+Any bytes give a result or a ``TensortoolError`` within a time bound: never another exception,
+never a hang, and never an output file (or a temporary file of ours) after an error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from hypothesis import HealthCheck, settings
+
+from tensortool.errors import TensortoolError
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+
+# Every fuzz test together stays within ~60 s of the normal suite: a fixed example budget per test,
+# derandomised so that CI sees the same inputs on every run. TENSORTOOL_FUZZ_EXAMPLES raises it
+# for a longer local run (with a random seed).
+_EXAMPLES = int(os.environ.get("TENSORTOOL_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(
+    max_examples=_EXAMPLES or 60,
+    derandomize=not _EXAMPLES,
+    deadline=None,  # the time bound is enforced by `within`, which also catches hangs
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                           HealthCheck.data_too_large],
+)
+TIME_BOUND_S = 2.0
+
+
+class Hang(AssertionError):
+    """A reader ran past the time bound."""
+
+
+@contextmanager
+def within(seconds: float = TIME_BOUND_S) -> Iterator[None]:
+    """Fail with ``Hang`` if the body runs longer than ``seconds`` (SIGALRM: main thread only)."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise Hang(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check(call: Callable[[], Any], *, outputs: Iterable[Path] = (), seconds: float = TIME_BOUND_S) -> Any:
+    """Run ``call`` under the contract; return its result, or the ``TensortoolError`` it raised.
+
+    ``outputs``: files that must not exist after an error; their folders must hold no ``*.tmp`` file.
+    """
+    outputs = [Path(p) for p in outputs]
+    try:
+        with within(seconds):
+            return call()
+    except TensortoolError as exc:
+        assert str(exc).strip(), "an error with no message"
+        assert "\n" not in str(exc), f"a multi-line error: {exc!s:.300}"
+        for out in outputs:
+            assert not out.exists(), f"{out} was written although the call failed: {exc}"
+            leftovers = sorted(p.name for p in out.parent.glob("*.tmp"))
+            assert not leftovers, f"temporary files left after an error: {leftovers}"
+        return exc
+
+
+def seeds(*patterns: str, limit: int = 40, extra: Iterable[Path] = ()) -> list[bytes]:
+    """Seed inputs: files under samples/ matching the glob patterns, plus ``extra`` files."""
+    found: list[Path] = []
+    for pattern in patterns:
+        found.extend(sorted(SAMPLES.glob(pattern)))
+    found.extend(extra)
+    out: list[bytes] = []
+    for path in found:
+        if path.is_file() and path.stat().st_size <= 2_000_000:
+            out.append(path.read_bytes())
+        if len(out) >= limit:
+            break
+    return out
