@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..tensorfile import sniff_not_a_tensor_file
 from ..pickle_load import load_pickle
 from .safetensors_file import Header, Mapped, read_header
-from .structure import unflatten
+from .structure import Damaged, unflatten
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -145,8 +145,11 @@ def _rebuild(src: Path, tensors: dict[str, torch.Tensor],
         return OrderedDict(tensors), None, own
     try:
         info = json.loads(metadata[META_KEY])
+        if not isinstance(info, dict) or "tree" not in info:
+            raise Damaged("", "not an object with a tree")
         obj = unflatten(info["tree"], tensors, info.get("aliases", {}))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"metadata {META_KEY!r} is damaged ({exc})", src,
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, Damaged, the int digit limit
+        why = str(exc).splitlines()[0][:200] if not isinstance(exc, RecursionError) else "nested too deeply"
+        raise InputError(f"metadata {META_KEY!r} is damaged ({why})", src,
                          hint="the tensors are intact; rename the key to read them as a flat state dict") from None
     return obj, info, own
