@@ -245,7 +245,10 @@ def tensor_bytes(t: torch.Tensor) -> torch.Tensor:
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()
-    return t.contiguous().reshape(-1).view(torch.uint8)
+    flat = t.contiguous().reshape(-1)
+    if flat.numel() == 1 and flat.stride(0) != 1:  # one element may carry any stride; byte views need 1
+        flat = flat.as_strided((1,), (1,))
+    return flat.view(torch.uint8)
 
 
 def cast_dtype(t: torch.Tensor, cast: torch.dtype | None) -> torch.dtype:

@@ -229,3 +229,11 @@ def test_twenty_thousand_tensors_convert_to_pth(tmp_path):
     assert result.verified and result.tensors == n
     back = torch.load(tmp_path / "many.pth", weights_only=True, mmap=True)
     assert len(back) == n and torch.equal(back["layer19999.w"], torch.full((2,), 19999.0))
+
+
+def test_one_element_alias_with_an_odd_stride_round_trips(tmp_path):
+    """Found by fuzzing: a one-element view may carry any stride; verify must still compare its bytes."""
+    src = crafted(tmp_path / "in.safetensors", alias(offset=2, shape=[1], stride=[9]))
+    result = convert_checkpoint(src, tmp_path / "out.pth")
+    assert result.verified
+    assert torch.load(tmp_path / "out.pth", weights_only=True)["a"].tolist() == [2.0]
