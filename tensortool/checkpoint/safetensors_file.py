@@ -246,8 +246,8 @@ def tensor_bytes(t: torch.Tensor) -> torch.Tensor:
     if t.device.type != "cpu":
         t = t.cpu()
     flat = t.contiguous().reshape(-1)
-    if flat.numel() == 1 and flat.stride(0) != 1:  # one element may carry any stride; byte views need 1
-        flat = flat.as_strided((1,), (1,))
+    if flat.numel() <= 1 and flat.stride(0) != 1:  # zero or one element may carry any stride; byte views need 1
+        flat = flat.as_strided((flat.numel(),), (1,))
     return flat.view(torch.uint8)
 
 
