@@ -239,6 +239,9 @@ def _flatten(obj: Any, prefix: str, tensors: dict, other: dict) -> None:
 def _read_safetensors(src: Path) -> Bundle:
     from safetensors import SafetensorError, safe_open
 
+    from .checkpoint.safetensors_file import read_header
+
+    read_header(src)  # the full validation first: the library accepts duplicate names and more
     try:
         with safe_open(str(src), framework="pt") as fh:
             header = fh.metadata() or {}
@@ -249,8 +252,10 @@ def _read_safetensors(src: Path) -> Bundle:
     if META_KEY in header:
         try:
             meta = json.loads(header[META_KEY])
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested too deeply, a 5000-digit number
             raise InputError(f"header metadata {META_KEY!r} is not valid JSON", src) from None
+        if not isinstance(meta, dict):
+            raise InputError(f"header metadata {META_KEY!r} is not a JSON object", src)
     rest = {k: v for k, v in header.items() if k != META_KEY}
     if rest:
         meta.setdefault("safetensors_metadata", rest)

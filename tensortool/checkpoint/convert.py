@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,10 +18,11 @@ from ..errors import InputError, OptionError, OutputError
 from ..tensorfile import atomic_write_many, check_output
 from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
 from ..pickle_load import resolve_global
-from .filemap import FileMap
+from .filemap import FileMap, map_private
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
-from .structure import Flat, find_state_dict, flatten, has_tensor, select_key, strip_prefix, unflatten
+from .structure import (Flat, decode_tree, find_state_dict, flatten, has_tensor, restore_named, select_key,
+                        strip_prefix)
 
 CASTS = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
          "fp32": torch.float32, "float32": torch.float32}
@@ -226,6 +228,52 @@ def _compare(name: str, got: torch.Tensor, want: torch.Tensor, got_files: FileMa
             raise _verify_failed(src, f"tensor {name!r} differs after reloading")
 
 
+def _same_alias(name: str, got: torch.Tensor, kept: torch.Tensor, info: dict[str, Any], cast: torch.dtype | None,
+                out: FileMap, files: FileMap, scratch: tuple[_Scratch, _Scratch], src: Path) -> None:
+    """An alias against the source bytes it views: a contiguous one block by block from both files,
+    another (a transposed tie, a slice) gathered from a fresh read of the bytes it spans."""
+    shape, stride, offset = list(info["shape"]), list(info["stride"]), info["offset"]
+    dtype = cast_dtype(kept, cast)
+    if got.dtype != dtype or list(got.shape) != shape:
+        raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+    numel = math.prod(shape)
+    if numel == 0:
+        return
+    item = kept.element_size()
+    where = files.locate(kept)
+    at = out.locate(got)
+    if where is not None and at is not None and dtype == kept.dtype and stride == _row_major(shape, stride):
+        nbytes = numel * item
+        for start in range(0, nbytes, CHUNK_BYTES):
+            size = min(CHUNK_BYTES, nbytes - start)
+            a = scratch[0].read(out.fd(at[0]), at[1] + start, size)
+            b = scratch[1].read(files.fd(where[0]), where[1] + offset * item + start, size)
+            if a is None or b is None or not torch.equal(a, b):
+                raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+        return
+    span = sum((n - 1) * s for n, s in zip(shape, stride)) + 1
+    if where is not None:
+        raw = torch.empty(span * item, dtype=torch.uint8)
+        if os.preadv(files.fd(where[0]), [memoryview(raw.numpy())], where[1] + offset * item) != span * item:
+            raise _verify_failed(src, f"tensor {name!r}: the source ended early")
+    else:
+        raw = tensor_bytes(kept)[offset * item:(offset + span) * item].clone()
+    try:  # as_strided checks the view against this buffer's size: it cannot read past it
+        want = raw.view(kept.dtype).as_strided(shape, stride)
+    except RuntimeError:
+        raise _verify_failed(src, f"tensor {name!r} reaches outside the tensor it views") from None
+    _same_tensor(name, got, want if dtype == kept.dtype else want.to(dtype), src)
+
+
+def _row_major(shape: list[int], stride: list[int]) -> list[int]:
+    """The strides of a contiguous tensor of ``shape`` (a dimension of size 1 may keep any stride)."""
+    out, step = [], 1
+    for n, s in zip(reversed(shape), reversed(stride)):
+        out.append(s if n == 1 else step)
+        step *= n
+    return out[::-1]
+
+
 def _same_tensor(name: str, got: torch.Tensor, want: torch.Tensor, src: Path) -> None:
     if got.dtype != want.dtype or got.shape != want.shape or not torch.equal(tensor_bytes(got), tensor_bytes(want)):
         raise _verify_failed(src, f"tensor {name!r} differs after reloading")
@@ -249,13 +297,15 @@ def _write_pickle(opened: Opened, flat: Flat, cast: torch.dtype | None, dst: Pat
                 tensors[name] = own_mapping(t, files)
             else:
                 tensors[name] = t.to(cast_dtype(t, cast))
-    tree = unflatten(flat.skeleton, tensors, flat.aliases)
+    named = restore_named(tensors, flat.aliases)
+    tree = decode_tree(flat.skeleton, named)
+    names = {id(t): name for name, t in named.items()}
 
     def write(tmps: list[Path]) -> None:
         with open(tmps[0], "wb") as fh:
             torch.save(tree, fh)
         if verify:
-            _verify_pickle(tmps[0], tree, flat, opened.path, opened.files, allow_globals)
+            _verify_pickle(tmps[0], tree, names, flat, cast, opened.path, opened.files, allow_globals)
 
     return atomic_write_many([dst], write, force=force, inputs=opened.files)
 
@@ -266,13 +316,20 @@ def own_mapping(t: torch.Tensor, files: FileMap) -> torch.Tensor:
     where = files.locate(t)
     if where is None or t.numel() == 0:
         return t.clone()
-    data = np.memmap(where[0], dtype=np.uint8, mode="c", offset=where[1], shape=(t.numel() * t.element_size(),))
-    return torch.from_numpy(data).view(t.dtype).reshape(t.shape)
+    try:
+        data = map_private(files.fd(where[0]), where[1], t.numel() * t.element_size())
+    except (OSError, AttributeError):  # no libc mmap here: a numpy mapping (one descriptor each)
+        data = np.memmap(where[0], dtype=np.uint8, mode="c", offset=where[1], shape=(t.numel() * t.element_size(),))
+    return torch.frombuffer(data, dtype=torch.uint8).view(t.dtype).reshape(t.shape)
 
 
-def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, sources: list[Path],
-                   allow_globals: Iterable[str]) -> None:
-    """Reload with torch.load(weights_only=True) and compare the whole object, bit-exact, ties included."""
+def _verify_pickle(path: Path, tree: Any, names: dict[int, str], flat: Flat, cast: torch.dtype | None, src: Path,
+                   sources: list[Path], allow_globals: Iterable[str]) -> None:
+    """Reload with torch.load(weights_only=True) and compare the whole object, bit-exact, ties included.
+
+    Each tensor is compared with the source's own tensor (an alias with the bytes of the source
+    tensor it views, gathered afresh from the source file), never with the tree that was saved.
+    """
     allowed = [argparse.Namespace] + [resolve_global(g, src) for g in allow_globals]
     scratch = (_Scratch(), _Scratch())
     try:
@@ -281,7 +338,17 @@ def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, sources: list[P
     except Exception as exc:  # anything: the file we just wrote must load
         raise _verify_failed(src, f"torch.load cannot read the output: {str(exc).splitlines()[0]}") from None
     with FileMap([path]) as out, FileMap(sources) as files:
-        _same_tree(tree, loaded, "", src, lambda name, got, want: _compare(name, got, want, out, files, scratch, src))
+        def same(where: str, got: torch.Tensor, want: torch.Tensor) -> None:
+            name = names.get(id(want))
+            if name in flat.aliases:
+                info = flat.aliases[name]
+                _same_alias(name, got, flat.tensors[info["of"]], info, cast, out, files, scratch, src)
+            elif name in flat.tensors:
+                _same_source(name, got, out, flat.tensors[name], cast, files, src, scratch)
+            else:
+                raise _verify_failed(src, f"{where or 'the checkpoint'} is not a tensor of the source")
+
+        _same_tree(tree, loaded, "", src, same)
     again = flatten(loaded, find_state_dict(loaded), include_optimizer=True, path=str(src))
     if again.aliases != flat.aliases:
         raise _verify_failed(src, "tied tensors did not survive the round trip")

@@ -8,7 +8,11 @@ fall back to writing the bytes from memory.
 
 from __future__ import annotations
 
+import bisect
+import ctypes
+import mmap
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,15 +54,21 @@ class FileMap:
             if key in wanted:
                 start, end = (int(x, 16) for x in span.split("-"))
                 self._maps.append(_Mapping(start, end, int(offset, 16), wanted[key]))
+        self._maps.sort(key=lambda m: m.start)
+        self._starts = [m.start for m in self._maps]  # bisected: a checkpoint can have 100,000 mappings
 
     def locate(self, t: torch.Tensor) -> tuple[Path, int] | None:
         """(file, byte offset) of a contiguous CPU tensor's data, when it is a view of a mapped file."""
         if t.device.type != "cpu" or not t.is_contiguous() or t.numel() == 0:
             return None
-        ptr, nbytes = t.data_ptr(), t.numel() * t.element_size()
-        for m in self._maps:
-            if m.start <= ptr and ptr + nbytes <= m.end:
-                return m.path, m.offset + ptr - m.start
+        return self.locate_range(t.data_ptr(), t.numel() * t.element_size())
+
+    def locate_range(self, ptr: int, nbytes: int) -> tuple[Path, int] | None:
+        """(file, byte offset) of the memory [ptr, ptr + nbytes), when one mapping of a file holds it all."""
+        i = bisect.bisect_right(getattr(self, "_starts", []), ptr) - 1
+        if i >= 0 and ptr + nbytes <= self._maps[i].end:
+            m = self._maps[i]
+            return m.path, m.offset + ptr - m.start
         return None
 
     def fd(self, path: Path) -> int:
@@ -97,3 +107,38 @@ def _copy_plain(src_fd: int, dst_fd: int, offset: int, nbytes: int) -> int:
     while view:
         view = view[os.write(dst_fd, view):]
     return len(chunk)
+
+
+class _Libc:
+    """mmap/munmap through libc: Python's mmap module keeps a duplicate file descriptor per mapping,
+    and a checkpoint with 20,000 tensors would run out of them."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.mmap = libc.mmap
+        self.mmap.restype = ctypes.c_void_p
+        self.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int64]
+        self.munmap = libc.munmap
+        self.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+
+_libc: _Libc | None = None
+
+
+def map_private(fd: int, offset: int, nbytes: int) -> ctypes.Array:
+    """A private (copy-on-write) mapping of ``nbytes`` of a file from ``offset``, as a writable ctypes
+    array that unmaps itself when collected (``torch.frombuffer`` keeps it alive). Holds no file
+    descriptor."""
+    global _libc
+    if _libc is None:
+        _libc = _Libc()
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    length = offset + nbytes - start
+    addr = _libc.mmap(None, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE, fd, start)
+    if addr is None or addr == ctypes.c_void_p(-1).value:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    array = (ctypes.c_ubyte * nbytes).from_address(addr + offset - start)
+    weakref.finalize(array, _libc.munmap, addr, length)
+    return array

@@ -72,36 +72,92 @@ def read_header(path: str | Path) -> Header:
     (10, 512)
     """
     src = Path(path)
-    size = src.stat().st_size
-    with open(src, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise _bad(src, f"the file is {len(head)} bytes, shorter than the 8-byte header length")
-        n = int.from_bytes(head, "little")
-        if n > MAX_HEADER_BYTES:
-            raise _bad(src, f"header length {n:,} bytes is above the {MAX_HEADER_BYTES:,}-byte limit")
-        if 8 + n > size:
-            raise _bad(src, f"header length {n:,} bytes runs past the end of the {size:,}-byte file")
-        raw = fh.read(n)
+    try:
+        size = src.stat().st_size
+        with open(src, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise _bad(src, f"the file is {len(head)} bytes, shorter than the 8-byte header length")
+            n = int.from_bytes(head, "little")
+            if n > MAX_HEADER_BYTES:
+                raise _bad(src, f"header length {n:,} bytes is above the {MAX_HEADER_BYTES:,}-byte limit")
+            if 8 + n > size:
+                raise _bad(src, f"header length {n:,} bytes runs past the end of the {size:,}-byte file")
+            raw = fh.read(n)
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", src) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _bad(src, f"header is not UTF-8 (byte {exc.start})") from None
     try:
-        pairs = json.loads(text, object_pairs_hook=_no_duplicates)
+        pairs = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_u64, parse_constant=_no_constant,
+                           parse_float=_no_float)
     except _Duplicate as dup:
-        raise _bad(src, f"tensor name {dup.args[0]!r} appears twice in the header") from None
+        raise _bad(src, f"key {dup.args[0]!r} appears twice in one object of the header") from None
+    except _NotU64 as exc:
+        raise _bad(src, f"header holds the number {exc.args[0]}, which is not a 64-bit unsigned integer") from None
     except json.JSONDecodeError as exc:
         raise _bad(src, f"header is not JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise _bad(src, "header is not JSON (nested too deeply)") from None
     if not isinstance(pairs, dict):
         raise _bad(src, "header is not a JSON object")
-    metadata = pairs.pop("__metadata__", None) or {}
+    metadata = pairs.pop("__metadata__", None)
+    if metadata is None:  # null is what the format's own writer emits for "no metadata"
+        metadata = {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise _bad(src, "__metadata__ must map names to strings")
+    for key, value in metadata.items():
+        if not (_utf8(key) and _utf8(value)):
+            raise _bad(src, f"__metadata__ entry {key!r} holds a lone surrogate (not valid Unicode)")
     entries = {name: _entry(src, name, info) for name, info in pairs.items()}
     data_bytes = size - 8 - n
     _check_layout(src, entries, data_bytes)
     return Header(src, entries, metadata, data_start=8 + n, file_bytes=size)
+
+
+_U64_MAX = 2**64 - 1
+_INT64_MAX = 2**63 - 1
+
+
+class _NotU64(ValueError):
+    pass
+
+
+def _u64(text: str) -> int:
+    # Every number in a header is a shape or an offset (usize in the format's reference reader);
+    # checking the digits first also keeps int() clear of Python's 4300-digit limit.
+    if len(text) > 21 or abs(int(text)) > _U64_MAX:
+        raise _NotU64(text[:30] + ("..." if len(text) > 30 else ""))
+    return int(text)  # a negative one is refused where it is used, with its key
+
+
+def _no_constant(text: str) -> object:
+    raise _NotU64(text)
+
+
+def _no_float(text: str) -> object:
+    raise _NotU64(text[:30] + ("..." if len(text) > 30 else ""))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fits_int64(shape: list[int]) -> bool:
+    """Whether every running product of the dimensions fits torch's int64 (torch multiplies them in
+    order with an overflow check, so [2**62, 2**62, 0] fails although it holds nothing)."""
+    product = 1
+    for n in shape:
+        product *= n
+        if product > _INT64_MAX:
+            return False
+    return True
 
 
 class _Duplicate(Exception):
@@ -118,6 +174,8 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _entry(src: Path, name: str, info: object) -> Entry:
+    if not _utf8(name):
+        raise _bad(src, f"tensor name {name!r} holds a lone surrogate (not valid Unicode)")
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
         raise _bad(src, f"tensor {name!r}: the entry needs exactly dtype, shape and data_offsets")
     dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
@@ -125,6 +183,8 @@ def _entry(src: Path, name: str, info: object) -> Entry:
         raise _bad(src, f"tensor {name!r}: unknown dtype {dtype_name!r}")
     if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
         raise _bad(src, f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers")
+    if not fits_int64(shape):
+        raise _bad(src, f"tensor {name!r}: shape {shape} overflows 64 bits")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)
             and offsets[0] <= offsets[1]):
         raise _bad(src, f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end] with begin <= end")
@@ -185,7 +245,10 @@ def tensor_bytes(t: torch.Tensor) -> torch.Tensor:
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()
-    return t.contiguous().reshape(-1).view(torch.uint8)
+    flat = t.contiguous().reshape(-1)
+    if flat.numel() <= 1 and flat.stride(0) != 1:  # zero or one element may carry any stride; byte views need 1
+        flat = flat.as_strided((flat.numel(),), (1,))
+    return flat.view(torch.uint8)
 
 
 def cast_dtype(t: torch.Tensor, cast: torch.dtype | None) -> torch.dtype:

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..tensorfile import sniff_not_a_tensor_file
 from ..pickle_load import load_pickle
 from .safetensors_file import Header, Mapped, read_header
-from .structure import unflatten
+from .structure import Damaged, unflatten
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -103,15 +103,18 @@ def _open_sharded(index_path: Path) -> Opened:
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
         weight_map = index["weight_map"]
-        assert isinstance(weight_map, dict)
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AssertionError):
-        raise InputError("not a safetensors index (a JSON object with a weight_map)", index_path) from None
+        assert isinstance(weight_map, dict) and all(isinstance(v, str) for v in weight_map.values())
+    except (UnicodeDecodeError, ValueError, RecursionError, KeyError, TypeError, AssertionError):
+        raise InputError("not a safetensors index (a JSON object with a weight_map of file names)",
+                         index_path) from None
     folder = index_path.parent
     tensors: dict[str, torch.Tensor] = {}
     headers: list[Header] = []
     metadata: dict[str, str] = {}
     total = 0
     for shard_name in dict.fromkeys(weight_map.values()):
+        if Path(shard_name).name != shard_name or shard_name in ("", ".", ".."):
+            raise InputError(f"shard {shard_name[:80]!r} is not a file name in the index's folder", index_path)
         shard = folder / shard_name
         if not shard.is_file():
             raise InputError(f"shard {shard_name} named in the index is missing", index_path)
@@ -128,7 +131,7 @@ def _open_sharded(index_path: Path) -> Opened:
     missing = [n for n in weight_map if n not in tensors]
     if missing:
         raise InputError(f"{len(missing)} tensors in the index are in no shard (first: {missing[0]!r})", index_path)
-    index_meta = index.get("metadata") or {}
+    index_meta = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     if isinstance(index_meta.get(META_KEY), str):
         metadata[META_KEY] = index_meta[META_KEY]
     ordered = {name: tensors[name] for name in weight_map}
@@ -145,8 +148,11 @@ def _rebuild(src: Path, tensors: dict[str, torch.Tensor],
         return OrderedDict(tensors), None, own
     try:
         info = json.loads(metadata[META_KEY])
+        if not isinstance(info, dict) or "tree" not in info:
+            raise Damaged("", "not an object with a tree")
         obj = unflatten(info["tree"], tensors, info.get("aliases", {}))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"metadata {META_KEY!r} is damaged ({exc})", src,
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, Damaged, the int digit limit
+        why = str(exc).splitlines()[0][:200] if not isinstance(exc, RecursionError) else "nested too deeply"
+        raise InputError(f"metadata {META_KEY!r} is damaged ({why})", src,
                          hint="the tensors are intact; rename the key to read them as a flat state dict") from None
     return obj, info, own

@@ -69,7 +69,7 @@ def test_reader_reads_library_files_as_views(tmp_path):
     ("size mismatch", lambda p: _raw(p, {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8),
      "needs 12 bytes"),
     ("overflowing shape", lambda p: _raw(p, {"a": {"dtype": "F64", "shape": [2**62, 2**62], "data_offsets": [0, 8]}},
-                                         b"\0" * 8), "needs"),
+                                         b"\0" * 8), "overflows 64 bits"),
     ("trailing bytes", lambda p: _raw(p, {"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}}, b"\0" * 5),
      "3 trailing bytes"),
     ("truncated", lambda p: _raw(p, {"a": {"dtype": "U8", "shape": [100], "data_offsets": [0, 100]}}, b"\0" * 10),
