@@ -42,3 +42,21 @@ def sizes(text: str | None, *, square: bool) -> tuple[int, ...] | None:
     if len(values) not in (1, 2) or any(v < 1 for v in values):
         raise typer.BadParameter(f"{text!r} is not N or H,W with positive integers")
     return values * 2 if square and len(values) == 1 else values
+
+
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size_option(text: str, option: str, *, minimum: int = 1) -> int:
+    """'500MB' → 500_000_000 (KB/MB/GB decimal, KiB/MiB/GiB binary); a unit is required."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)\s*", text, re.IGNORECASE)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a size with a unit, such as 500MB, 5GB or 2GiB",
+                                 param_hint=option)
+    value = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    if value < minimum:
+        raise typer.BadParameter(f"{text!r} is below the smallest allowed, {minimum:,} bytes", param_hint=option)
+    return value
