@@ -16,7 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..bundle import Bundle, summarize
-from ..errors import TensortoolError
+from ..errors import TensortoolError, UsageError
+
+MAX_CHANNEL_ROWS = 16  # longer per-channel lists (a wide table's columns) are cut in the terminal
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -24,12 +26,17 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @contextmanager
 def guard() -> Iterator[None]:
-    """Known errors → one red line on stderr and exit 1; tracebacks only with TENSORTOOL_DEBUG=1."""
+    """Known errors → one red line on stderr and exit 1; a bad option value (UsageError) → Click's
+    usage message and exit 2; tracebacks only with TENSORTOOL_DEBUG=1."""
     debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
     try:
         yield
-    except typer.Exit:
+    except (typer.Exit, typer.BadParameter):
         raise
+    except UsageError as exc:
+        if debug:
+            raise
+        raise typer.BadParameter(str(exc)) from None  # Click prints the usage line and exits 2
     except TensortoolError as exc:
         if debug:
             raise
@@ -118,12 +125,16 @@ def _meta_text(value: Any) -> str:
 
 
 def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json: bool,
-           source: str | None = None) -> None:
-    """Print the summary of a bundle: a table for people, or one JSON object with --json."""
+           source: str | None = None, stored: bool = False) -> None:
+    """Print the summary of a bundle: a table for people, or one JSON object with --json.
+
+    ``stored``: the bundle was read from a file (``info``): its warnings are the ones saved when it
+    was made, listed with the meta, and there is no output to speak of."""
     tensors = summarize(bundle)
     meta = bundle.meta
-    for message in meta.get("warnings") or []:
-        warn(message)
+    if not stored:
+        for message in meta.get("warnings") or []:
+            warn(message)
     if as_json:
         doc = {"tensors": tensors, "meta": meta, "output": str(output) if output else None,
                "seconds": round(seconds, 6)}
@@ -147,6 +158,10 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
                 channels.add_row(str(c), _fmt(m), _fmt(sd))
             stdout.print(channels)
     for key, value in meta.items():
+        if key == "warnings" and stored and value:
+            for message in value:
+                stdout.print(f"[bold]stored warning[/] {escape(str(message))}")
+            continue
         if key in ("warnings", "state", "vocab") or value in (None, [], {}):  # state/vocab: in files, --json
             continue
         if key == "skipped":
@@ -155,6 +170,9 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
                 stdout.print(f"  {escape(item['file'])}: {escape(item['error'])}")
             continue
         stdout.print(f"[bold]{escape(key)}[/] {escape(_meta_text(value))}")
+    if stored:
+        stdout.print(f"read in {seconds:.2f} s")
+        return
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
 
@@ -169,18 +187,27 @@ def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path
                                      "seconds": round(seconds, 6)}) + "\n")
         return
     scale = {"unit": "values scaled to [0,1]", "raw": "raw values", None: "values as stored"}[doc["scale"]]
-    table = Table(title=f"per-channel statistics ({scale}; std with ddof={doc['ddof']})", title_justify="left")
-    for col in ("channel", "mean", "std", "min", "max"):
+    kind = doc.get("kind", "images")
+    # The words for what was counted: a table's channels are its columns, its samples rows.
+    channel, samples = {"table": ("column", "rows"), "volumes": ("channel", "volumes"),
+                        "images": ("channel", "images")}.get(kind, ("channel", "samples"))
+    table = Table(title=f"per-{channel} statistics ({scale}; std with ddof={doc['ddof']})", title_justify="left")
+    for col in (channel, "mean", "std", "min", "max"):
         table.add_column(col, justify="right")
-    for c, row in enumerate(zip(doc["mean"], doc["std"], doc["min"], doc["max"])):
+    rows = list(zip(doc["mean"], doc["std"], doc["min"], doc["max"]))
+    shown = rows if len(rows) <= MAX_CHANNEL_ROWS else rows[:MAX_CHANNEL_ROWS]
+    for c, row in enumerate(shown):
         table.add_row(str(c), *(f"{v:.6g}" for v in row))
     stdout.print(table)
-    stdout.print(f"[bold]images[/] {doc['count']} · [bold]values per channel[/] {doc['values_per_channel']:,}")
+    if len(shown) < len(rows):
+        stdout.print(f"… {len(rows) - len(shown)} more {channel}s (all of them with --json or -o)")
+    stdout.print(f"[bold]{samples}[/] {doc['count']} · [bold]values per {channel}[/] {doc['values_per_channel']:,}")
     if doc.get("shard"):
         stdout.print(f"[bold]shard[/] {doc['shard'][0]}/{doc['shard'][1]}")
     for item in doc.get("skipped") or []:
         stdout.print(f"  skipped {escape(item['file'])}: {escape(item['error'])}")
-    stdout.print(escape(normalize_line))
+    if kind == "images" and len(rows) <= MAX_CHANNEL_ROWS:  # a torchvision transform is for images
+        stdout.print(escape(normalize_line))
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
 
@@ -196,23 +223,28 @@ def ckpt_inspect_report(info: Any, *, as_json: bool) -> None:
         info.state_dict, f"state dict under {info.state_dict!r}")
     stdout.print(f"[bold]{escape(info.path)}[/] · {info.format} · {_bytes(info.file_bytes)} · {escape(found)}")
     stdout.print(f"[bold]tensors[/] {info.count:,} · [bold]parameters[/] {info.parameters:,} · "
-                 f"[bold]bytes[/] {_bytes(info.bytes)}")
+                 f"[bold]buffers[/] {info.buffers:,} · [bold]bytes[/] {_bytes(info.bytes)}")
+    if info.buffers:
+        from ..checkpoint.inspect import BUFFER_RULE
+
+        stdout.print(escape(BUFFER_RULE))
     if info.common_prefix:
         stdout.print(f"every name starts with {info.common_prefix!r} (DataParallel?): "
                      f"convert with --strip-prefix {info.common_prefix}")
     dtypes = Table(title="dtypes", title_justify="left")
-    for col in ("dtype", "tensors", "parameters", "bytes"):
+    for col in ("dtype", "tensors", "parameters", "buffers", "bytes"):
         dtypes.add_column(col, justify="left" if col == "dtype" else "right")
     for name, d in info.dtypes.items():
-        dtypes.add_row(name, f"{d['tensors']:,}", f"{d['parameters']:,}", _bytes(d["bytes"]))
+        dtypes.add_row(name, f"{d['tensors']:,}", f"{d['parameters']:,}", f"{d['buffers']:,}", _bytes(d["bytes"]))
     stdout.print(dtypes)
     if info.modules:
         modules = Table(title="parameters by module", title_justify="left")
-        for col in ("module", "tensors", "parameters", "bytes"):
+        for col in ("module", "tensors", "parameters", "buffers", "bytes"):
             modules.add_column(col, justify="left" if col == "module" else "right")
         for row in info.modules:
             label = "  " * (row["depth"] - 1) + row["module"].rsplit(".", 1)[-1]
-            modules.add_row(escape(label), f"{row['tensors']:,}", f"{row['parameters']:,}", _bytes(row["bytes"]))
+            modules.add_row(escape(label), f"{row['tensors']:,}", f"{row['parameters']:,}", f"{row['buffers']:,}",
+                            _bytes(row["bytes"]))
         stdout.print(modules)
     for group in info.shared:
         stdout.print(f"[bold]shared[/] {escape(' = '.join(group))} (one storage)")

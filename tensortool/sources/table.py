@@ -17,7 +17,7 @@ import torch
 
 from .._version import __version__
 from ..bundle import Bundle
-from ..errors import InputError, OptionError, TensortoolError
+from ..errors import InputError, OptionError, TensortoolError, UsageError
 from ..shaping import one_hot as make_one_hot, scale_columns
 from .table_fast import read_plain_numeric
 from .table_open import DEFAULT_MAX_BYTES, WHITESPACE, opened
@@ -105,7 +105,7 @@ def _parse_text_numbers(values: np.ndarray, nulls: np.ndarray) -> tuple[np.ndarr
 def _check_state_conflicts(**given: Any) -> None:
     named = [name for name, value in given.items() if value not in (None, (), [], False)]
     if named:
-        raise OptionError(f"--state fixes the columns and everything fitted; do not also give "
+        raise UsageError(f"--state fixes the columns and everything fitted; do not also give "
                           f"{', '.join('--' + n.replace('_', '-') for n in named)}")
 
 
@@ -135,22 +135,22 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
     if dtype is None:  # a state's own dtype, else float32
         dtype = read_state(state)["dtype"] if isinstance(state, (str, Path)) else (state or {}).get("dtype", "float32")
     if dtype not in FEATURE_DTYPES:
-        raise OptionError(f"--dtype {dtype!r}: choose one of {', '.join(FEATURE_DTYPES)}")
+        raise UsageError(f"--dtype {dtype!r}: choose one of {', '.join(FEATURE_DTYPES)}")
     if unknown not in ("error", "ignore"):
-        raise OptionError(f"--unknown {unknown!r}: choose error or ignore")
+        raise UsageError(f"--unknown {unknown!r}: choose error or ignore")
     if layout not in ("nfp", "npf"):
-        raise OptionError(f"--layout {layout!r}: choose nfp or npf")
+        raise UsageError(f"--layout {layout!r}: choose nfp or npf")
     if period is not None and period < 1:
-        raise OptionError("--period must be at least 1")
+        raise UsageError("--period must be at least 1")
     if skip_rows < 0:
-        raise OptionError("--skip-rows must be 0 or more")
+        raise UsageError("--skip-rows must be 0 or more")
     if comment is not None and (not comment or comment.strip() != comment or '"' in comment):
-        raise OptionError(f"--comment {comment!r}: give the text comment lines start with, e.g. '#'")
+        raise UsageError(f"--comment {comment!r}: give the text comment lines start with, e.g. '#'")
     if max_bytes < 1:
-        raise OptionError("--max-bytes must be at least 1")
+        raise UsageError("--max-bytes must be at least 1")
     reading = {"skip_rows": skip_rows, "comment": comment, "max_bytes": max_bytes}
     if (time_col is not None or pad) and period is None:
-        raise OptionError("--time-col and --pad need --period")
+        raise UsageError("--time-col and --pad need --period")
     if state is not None:
         _check_state_conflicts(drop=tuple(drop), columns=columns, categorical=tuple(categorical),
                                target_kind=target_kind, num_classes=num_classes, normalize=normalize,
@@ -165,17 +165,17 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
     normalize = normalize or "none"
     missing = missing or "error"
     if normalize not in NORMALIZE:
-        raise OptionError(f"--normalize {normalize!r}: choose one of {', '.join(NORMALIZE)}")
+        raise UsageError(f"--normalize {normalize!r}: choose one of {', '.join(NORMALIZE)}")
     if missing not in MISSING:
-        raise OptionError(f"--missing {missing!r}: choose one of {', '.join(MISSING)}")
+        raise UsageError(f"--missing {missing!r}: choose one of {', '.join(MISSING)}")
     if target_kind not in (None, "class", "regression"):
-        raise OptionError(f"--target-kind {target_kind!r}: choose class or regression")
+        raise UsageError(f"--target-kind {target_kind!r}: choose class or regression")
     if num_classes is not None and (num_classes < 1 or target_kind == "regression"):
-        raise OptionError("--num-classes needs a class target and K ≥ 1")
+        raise UsageError("--num-classes needs a class target and K ≥ 1")
     if columns is not None and tuple(drop):
-        raise OptionError("--columns and --drop: give one (--columns keeps only the columns it names)")
+        raise UsageError("--columns and --drop: give one (--columns keeps only the columns it names)")
     if (one_hot or num_classes is not None) and target is None:
-        raise OptionError("--one-hot and --num-classes need --target")
+        raise UsageError("--one-hot and --num-classes need --target")
     plan = {"target": target, "drop": list(drop), "columns": None if columns is None else list(columns),
             "categorical": list(categorical), "target_kind": target_kind, "num_classes": num_classes,
             "normalize": normalize, "ddof": 1 if unbiased else 0, "na": list(na), "missing": missing,

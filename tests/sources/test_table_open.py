@@ -208,3 +208,13 @@ def test_integer_labels_read_as_text_are_numbers(tmp_path):
     assert b.meta["target_classes"] == [0, 1, 2]
     assert b["target"].tolist() == [0, 1, 2]
     assert b.meta["target_kind_reason"].startswith("auto: integer values")
+
+
+@pytest.mark.parametrize("text, options", [("x,y\n", {}), ("# note\nx,y\n", {"comment": "#"}),
+                                           ("junk\n,0.5n\n", {"skip_rows": 1})])
+def test_header_only_file_is_an_input_error(tmp_path, text, options):
+    """Found by fuzz/fuzz_csv_open.py: a header and no rows crashed the fast path (IndexError)."""
+    path = tmp_path / "h.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"h\.csv: "):
+        load_csv(path, **options)
