@@ -301,17 +301,18 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
 
     table = Table(title="DICOM series (no patient identifiers shown)", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False)
-    for col in ("#", "modality", "no.", "slices", "size", "plane", "spacing mm z,y,x", "kind", "description"):
+    # Short headers (legend below) and folding cells keep the table inside the terminal (COLUMNS).
+    for col in ("#", "mod.", "no.", "slices", "size", "plane", "spacing", "kind", "description"):
         table.add_column(col, justify="right" if col in ("#", "no.", "slices") else "left",
-                         no_wrap=col != "description", min_width=len(col))
+                         overflow="fold", min_width=len(col), ratio=3 if col == "description" else None)
     for r in rows:
         size = f"{r['rows']}×{r['columns']}" + (f"×{r['samples']}" if r["samples"] != 1 else "")
         spacing = "-" if not r["spacing_mm"] else ",".join("?" if v is None else f"{v:g}" for v in r["spacing_mm"])
         table.add_row(str(r["index"]), escape(r["modality"]),
                       "-" if r["series_number"] is None else str(r["series_number"]), str(r["slices"]), size,
                       r["orientation"], spacing, escape(r["kind"]), escape(r["description"]))
-    # Never squeeze the description away: at least 110 columns (rich assumes 80 when not a terminal).
-    Console(stderr=to_stderr, highlight=False, width=max(console.width, 110)).print(table)
+    console.print(table)
+    console.print("mod.: modality · no.: series number · spacing: mm along z,y,x")
     for r in rows:
         if r.get("note"):
             console.print(f"  {r['index']}: {escape(r['kind'])}: {escape(r['note'])}")
@@ -364,14 +365,19 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
                      f"restored to {env['tf32_setting_outside_bench']!r} afterwards")
     # One table per device; shapes are in --json/-o (README says what each case's shapes are).
     for dev in dict.fromkeys(c.device for c in result.cases):
-        table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left")
+        from rich import box
+
+        table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left", pad_edge=False,
+                      box=box.SIMPLE_HEAD, collapse_padding=True)
         rows = [c for c in result.cases if c.device == dev]
         paired = any(c.baseline for c in rows)
         compared = any(c.speedup for c in rows)
-        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "% peak"]
-        columns += ["vs matmul"] * paired + ["GPU speedup"] * compared + ["check"]
+        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "%peak"]
+        columns += ["vs mm"] * paired + ["GPU×"] * compared + ["check"]
         for col in columns:
-            table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right")
+            # Cells fold rather than end in "…": a case name must stay whole, whatever COLUMNS says.
+            table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right",
+                             overflow="fold", no_wrap=col != "case", min_width=9 if col == "case" else None)
         for c in rows:
             size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
             if c.status != "ok":
@@ -383,10 +389,8 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
                      f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a"]
             cells += [f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else ""] * paired
             cells += [f"{c.speedup:.1f}×" if c.speedup else ""] * compared
-            table.add_row(*cells, f"ok ({c.max_error / c.error_bound:.2f})" if c.error_bound else "ok")
-        # Not a terminal (a file, a pipe): don't squeeze the table into rich's default 80 columns.
-        console = stdout if stdout.is_terminal else Console(highlight=False, soft_wrap=True, width=150)
-        console.print(table)
+            table.add_row(*cells, f"ok {c.max_error / c.error_bound:.2f}" if c.error_bound else "ok")
+        stdout.print(table)
     if result.transfers:
         transfers = Table(title="transfers (median of 10)", title_justify="left")
         for col in ("device", "direction", "host memory", "size", "median", "GiB/s"):
@@ -394,11 +398,12 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
         for x in result.transfers:
             transfers.add_row(x.device, x.direction, x.memory, _bytes(x.bytes), _seconds(x.median_s), f"{x.gib_per_s:.1f}")
         stdout.print(transfers)
-    legend = "[bold]check[/] max error against float64 on a slice, as a fraction of the allowed error"
+    legend = ("[bold]%peak[/] of the float32 peak; [bold]check[/] max error against float64 on a slice, "
+              "as a fraction of the allowed error")
     if any(c.baseline for c in result.cases):
-        legend += "; [bold]vs matmul[/] einsum time / its matmul-form time"
+        legend += "; [bold]vs mm[/] einsum time / its matmul-form time"
     if any(c.speedup for c in result.cases):
-        legend += "; [bold]GPU speedup[/] CPU time / GPU time"
+        legend += "; [bold]GPU×[/] speed-up, CPU time / GPU time"
     stdout.print(legend)
     for note in result.notes:
         stdout.print(f"[bold]note[/] {escape(note)}")
