@@ -30,7 +30,7 @@ SkipBad = Annotated[bool, typer.Option("--skip-bad",
     help="Skip corrupt or non-image files and list them, instead of failing.")]
 
 
-def sizes(text: str | None, *, square: bool) -> tuple[int, ...] | None:
+def sizes(text: str | None, *, square: bool, option: str | None = None) -> tuple[int, ...] | None:
     """Parse 'N' or 'H,W' (also 'HxW'); with ``square`` a single N means N,N."""
     if text is None:
         return None
@@ -38,9 +38,9 @@ def sizes(text: str | None, *, square: bool) -> tuple[int, ...] | None:
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not N or H,W") from None
+        raise typer.BadParameter(f"{text!r} is not N or H,W", param_hint=option) from None
     if len(values) not in (1, 2) or any(v < 1 for v in values):
-        raise typer.BadParameter(f"{text!r} is not N or H,W with positive integers")
+        raise typer.BadParameter(f"{text!r} is not N or H,W with positive integers", param_hint=option)
     return values * 2 if square and len(values) == 1 else values
 
 

@@ -377,7 +377,7 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
         for col in columns:
             # Cells fold rather than end in "…": a case name must stay whole, whatever COLUMNS says.
             table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right",
-                             overflow="fold", no_wrap=col != "case", min_width=9 if col == "case" else None)
+                             overflow="fold")
         for c in rows:
             size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
             if c.status != "ok":
