@@ -304,7 +304,8 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
     # Short headers (legend below) and folding cells keep the table inside the terminal (COLUMNS).
     for col in ("#", "mod.", "no.", "slices", "size", "plane", "spacing", "kind", "description"):
         table.add_column(col, justify="right" if col in ("#", "no.", "slices") else "left",
-                         overflow="fold", min_width=len(col), ratio=3 if col == "description" else None)
+                         overflow="fold", min_width=len(col), no_wrap=col in ("size", "spacing"),
+                         ratio=3 if col == "description" else None)
     for r in rows:
         size = f"{r['rows']}×{r['columns']}" + (f"×{r['samples']}" if r["samples"] != 1 else "")
         spacing = "-" if not r["spacing_mm"] else ",".join("?" if v is None else f"{v:g}" for v in r["spacing_mm"])
