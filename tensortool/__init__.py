@@ -9,7 +9,7 @@ from ._version import __version__
 from .bench import BenchResult, CaseResult, Timing, TransferResult, run_bench
 from .bundle import Bundle, summarize, tensor_summary
 from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspect_checkpoint
-from .errors import InputError, OptionError, OutputError, TensortoolError
+from .errors import InputError, OptionError, OutputError, TensortoolError, UsageError
 from .preview import write_preview
 from .shaping import Normalization, parse_normalization
 from .sources.dicom import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
@@ -24,7 +24,7 @@ from .volume_preview import write_volume_preview
 __all__ = [
     "CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint",
     "Bundle", "DatasetStats", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
-    "TensortoolError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
+    "TensortoolError", "UsageError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",

@@ -27,7 +27,7 @@ from ._version import __version__
 from .bench_cases import Case, case_names, check_case, make_cases, make_inputs, memory_needed
 from .bench_peaks import cpu_info, cpu_peak_tflops, gpu_peak_tflops
 from .cores import usable_cores
-from .errors import OptionError
+from .errors import OptionError, UsageError
 
 OPS = ("matmul", "bmm", "einsum", "all")
 DTYPES = ("float32", "tf32", "float16", "bfloat16", "float64")
@@ -346,16 +346,16 @@ def resolve_devices(device: str) -> tuple[list[str], list[str]]:
             raise OptionError(f"--device {device}: only {cuda.device_count()} CUDA device(s) visible "
                               f"(cuda:0..cuda:{cuda.device_count() - 1})")
         return [f"cuda:{index}"], []
-    raise OptionError(f"--device {device!r}: use cpu, cuda, cuda:N or all")
+    raise UsageError(f"--device {device!r}: use cpu, cuda, cuda:N or all")
 
 
 def _index(device: str) -> int:
     try:
         index = int(device.split(":", 1)[1])
     except ValueError:
-        raise OptionError(f"--device {device!r}: use cpu, cuda, cuda:N or all") from None
+        raise UsageError(f"--device {device!r}: use cpu, cuda, cuda:N or all") from None
     if index < 0:
-        raise OptionError(f"--device {device!r}: the index must be 0 or more")
+        raise UsageError(f"--device {device!r}: the index must be 0 or more")
     return index
 
 
@@ -515,10 +515,10 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
         devices = resolved
     for op in ops:
         if op not in OPS:
-            raise OptionError(f"--op {op!r}: use one of {', '.join(OPS)}")
+            raise UsageError(f"--op {op!r}: use one of {', '.join(OPS)}")
     for dtype in dtypes or ():
         if dtype not in DTYPES:
-            raise OptionError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+            raise UsageError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     names = case_names(ops)
     if only is not None:  # a subset of the cases by name, e.g. ["einsum bij,bjk->bik"]
         names &= set(only)

@@ -1,4 +1,4 @@
-"""Errors a user can cause. The CLI prints each as one line and exits 1."""
+"""Errors a user can cause. The CLI prints each as one line and exits 1 (2 for a UsageError)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,11 @@ class OptionError(TensortoolError):
 
 class OutputError(TensortoolError):
     """The output cannot be written: exists, is an input, or has an unknown format."""
+
+
+class UsageError(OptionError):
+    """An option value (or a combination of options) that is wrong before any data is read.
+
+    The CLI reports it as Click reports a bad option (usage line, message) and exits 2; a problem
+    found in the data is an InputError or OptionError and exits 1.
+    """

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .errors import InputError, OptionError
+from .errors import InputError, UsageError
 
 ZIP_MAGIC = b"PK\x03\x04"
 # Globals whose only use in a pickle is to run something: never suggest allowing these.
@@ -92,7 +92,7 @@ def _load(path: Path, *, weights_only: bool, mmap: bool) -> Any:
 def resolve_global(name: str, path: Path) -> Any:
     module, _, attr = name.rpartition(".")
     if not module:
-        raise OptionError(f"--allow-global {name!r}: expected module.Name, e.g. argparse.Namespace")
+        raise UsageError(f"--allow-global {name!r}: expected module.Name, e.g. argparse.Namespace")
     try:
         obj: Any = importlib.import_module(module)
     except ImportError:
@@ -101,11 +101,11 @@ def resolve_global(name: str, path: Path) -> Any:
         try:
             obj = getattr(importlib.import_module(head), rest)
         except (ImportError, AttributeError, ValueError):
-            raise OptionError(f"--allow-global {name!r}: cannot import module {module!r}") from None
+            raise UsageError(f"--allow-global {name!r}: cannot import module {module!r}") from None
     try:
         return getattr(obj, attr)
     except AttributeError:
-        raise OptionError(f"--allow-global {name!r}: {module} has no {attr!r}") from None
+        raise UsageError(f"--allow-global {name!r}: {module} has no {attr!r}") from None
 
 
 def unsafe_globals(path: Path) -> list[str]:

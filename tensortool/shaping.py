@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import OptionError
+from .errors import OptionError, UsageError
 
 LAYOUTS = ("nchw", "nhwc", "chw", "hwc")
 DTYPES: dict[str, torch.dtype] = {
@@ -48,9 +48,9 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise OptionError(f"--normalize: {what} {text!r} is not a comma-separated list of numbers") from None
+        raise UsageError(f"--normalize: {what} {text!r} is not a comma-separated list of numbers") from None
     if not all(math.isfinite(v) for v in values):
-        raise OptionError(f"--normalize: {what} {text!r} must be finite numbers")
+        raise UsageError(f"--normalize: {what} {text!r} must be finite numbers")
     return values
 
 
@@ -71,12 +71,13 @@ def parse_normalization(spec: str) -> Normalization:
         mean, std = _floats(mean_text, "mean"), _floats(std_text, "std")
         source = spec
     else:
-        raise OptionError(f"--normalize {spec!r}: expected 'imagenet', a stats .json file, or MEAN/STD "
+        raise UsageError(f"--normalize {spec!r}: expected 'imagenet', a stats .json file, or MEAN/STD "
                           "such as 0.485,0.456,0.406/0.229,0.224,0.225")
+    error = OptionError if scale is not None or source.lower().endswith(".json") else UsageError  # file: data
     if len(mean) != len(std):
-        raise OptionError(f"--normalize: {len(mean)} mean value(s) but {len(std)} std value(s)")
+        raise error(f"--normalize: {len(mean)} mean value(s) but {len(std)} std value(s)")
     if any(s <= 0 for s in std):
-        raise OptionError("--normalize: every std must be > 0")
+        raise error("--normalize: every std must be > 0")
     return Normalization(tuple(mean), tuple(std), source, scale)
 
 

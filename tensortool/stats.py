@@ -18,7 +18,7 @@ import torch
 
 from ._version import __version__
 from .bundle import channel_dim as channel_dim_of
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, UsageError
 from .moments import IntegerSums, Moments, PixelSums
 from .sources.image import ImageOptions, Progress, iter_images
 from .sources.image_files import find_images
@@ -47,6 +47,7 @@ class DatasetStats:
     shards: list[list[int]] = field(default_factory=list)  # [[index, count], ...] merged in
     skipped: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    kind: str = "images"  # what a sample is: images, volumes, or table (rows; channels are columns)
 
     def moments(self) -> Moments:
         total = Moments.empty(self.channels)
@@ -63,7 +64,7 @@ class DatasetStats:
         return {
             "mean": m.mean.tolist(), "std": m.std(1 if unbiased else 0).tolist(), "scale": self.scale,
             "ddof": 1 if unbiased else 0, "min": m.min.tolist(), "max": m.max.tolist(),
-            "count": self.images, "values_per_channel": int(m.count[0].item()) if self.channels else 0,
+            "kind": self.kind, "count": self.images, "values_per_channel": int(m.count[0].item()) if self.channels else 0,
             "inputs": self.inputs, "options": self.options,
             "shard": self.shards[0] if len(self.shards) == 1 else None,
             "skipped": self.skipped, "warnings": self.warnings, "tensortool_version": __version__,
@@ -84,7 +85,8 @@ class DatasetStats:
                        {int(b): IntegerSums.from_json(s) for b, s in state["integer"].items()},
                        Moments.from_json(state["floating"]) if state["floating"] else None,
                        data.get("scale"), list(data.get("inputs", [])), dict(data.get("options", {})),
-                       [list(map(int, s)) for s in state.get("shards", [])], list(data.get("skipped", [])))
+                       [list(map(int, s)) for s in state.get("shards", [])], list(data.get("skipped", [])),
+                       [], str(data.get("kind", "images")))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"damaged stats state: {exc}", path) from None
 
@@ -100,9 +102,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(v) for v in text.split("/"))
     except ValueError:
-        raise OptionError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
     if count < 1 or not 0 <= index < count:
-        raise OptionError(f"--shard {text!r}: need 0 <= I < N")
+        raise UsageError(f"--shard {text!r}: need 0 <= I < N")
     return index, count
 
 
@@ -237,6 +239,7 @@ def _tensor_stats(paths: Sequence[str | Path], *, key: str | None, channel_dim: 
     items = 0
     scales = set()
     warnings = []
+    kinds = []
     for n, path in enumerate(paths):
         bundle = read_bundle(path)
         name = key or bundle.primary
@@ -249,6 +252,7 @@ def _tensor_stats(paths: Sequence[str | Path], *, key: str | None, channel_dim: 
         layout = bundle.meta.get("layout") if name == bundle.primary else None
         axis = _channel_axis(t, channel_dim, layout)
         part = Moments.of(t, axis)
+        kinds.append(_kind(t, layout))
         if total is not None and part.count.numel() != total.count.numel():
             raise InputError(f"tensor {name!r} has {part.count.numel()} channel(s), the earlier files "
                              f"{total.count.numel()}", path)
@@ -262,7 +266,17 @@ def _tensor_stats(paths: Sequence[str | Path], *, key: str | None, channel_dim: 
             progress(n + 1, len(paths))
     assert total is not None
     return DatasetStats(total.count.numel(), items, {}, total, scales.pop() if len(scales) == 1 else None,
-                        [str(p) for p in paths], {"key": key, "channel_dim": channel_dim}, [], [], warnings)
+                        [str(p) for p in paths], {"key": key, "channel_dim": channel_dim}, [], [], warnings,
+                        kinds[0] if len(set(kinds)) == 1 else "tensors")
+
+
+def _kind(t: torch.Tensor, layout: str | None) -> str:
+    """What one sample of a tensor file is, for the words of the report."""
+    if layout in ("nc", "nct", "ntc") or layout is None and t.dim() <= 2:
+        return "table"
+    if layout and "d" in layout or layout is None and t.dim() == 5:
+        return "volumes"
+    return "images"
 
 
 def merge_stats(paths: Sequence[str | Path]) -> DatasetStats:
@@ -294,7 +308,8 @@ def merge_stats(paths: Sequence[str | Path]) -> DatasetStats:
                     merged.floating if part.floating is None else merged.floating.merge(part.floating))
         merged = DatasetStats(merged.channels, merged.images + part.images, integer, floating, merged.scale,
                               list(dict.fromkeys(merged.inputs + part.inputs)), merged.options,
-                              merged.shards + part.shards, merged.skipped + part.skipped)
+                              merged.shards + part.shards, merged.skipped + part.skipped, [],
+                              merged.kind if merged.kind == part.kind else "tensors")
     assert merged is not None
     counts = {n for _, n in merged.shards}
     if len(counts) > 1:

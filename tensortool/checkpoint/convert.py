@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ..errors import InputError, OptionError, OutputError
+from ..errors import InputError, OutputError, UsageError
 from ..tensorfile import atomic_write_many, check_output
 from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
 from ..pickle_load import resolve_global
@@ -70,7 +70,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = 
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if dtype is not None and dtype not in CASTS:
-        raise OptionError(f"--dtype {dtype!r}: choose bf16, fp16 or fp32")
+        raise UsageError(f"--dtype {dtype!r}: choose bf16, fp16 or fp32")
     cast = CASTS[dtype] if dtype else None
     target = _target(dst, max_shard_size)
     if target.kind != "sharded":
@@ -112,7 +112,7 @@ def _target(dst: Path, max_shard_size: str | None) -> _Target:
     if kind == "safetensors" and max_shard_size:
         return _Target("sharded", dst.parent, dst.name[:-len(".safetensors")], parse_size(max_shard_size))
     if max_shard_size:
-        raise OptionError("--max-shard-size needs a .safetensors, *.safetensors.index.json or folder output")
+        raise UsageError("--max-shard-size needs a .safetensors, *.safetensors.index.json or folder output")
     return _Target(kind, dst.parent, dst.stem, None)
 
 

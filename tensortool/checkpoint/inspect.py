@@ -11,10 +11,20 @@ from typing import Any, Iterable
 
 import torch
 
-from ..errors import OptionError
+from ..errors import UsageError
 from ..moments import Moments
 from .source import open_checkpoint
 from .structure import find_state_dict, is_optimizer, select_key, shared_groups
+
+
+# A state dict does not say which tensors are buffers; these are the names torch.nn's own
+# modules give theirs (batch norm). Other registered buffers are counted as parameters.
+BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+BUFFER_RULE = "buffers: tensors named " + ", ".join(f"*.{n}" for n in BUFFER_NAMES) + " (batch norm statistics)"
+
+
+def is_buffer(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in BUFFER_NAMES
 
 
 @dataclass
@@ -38,7 +48,8 @@ class CheckpointInfo:
     state_dict: str | None          # where the weights were found: "(top level)", a key, or None
     common_prefix: str | None       # e.g. "module." from DataParallel
     count: int
-    parameters: int
+    parameters: int                 # elements of the tensors that are not buffers (BUFFER_RULE)
+    buffers: int                    # elements of the buffers (BUFFER_RULE)
     bytes: int
     dtypes: dict[str, dict[str, int]]
     modules: list[dict[str, Any]]
@@ -59,13 +70,13 @@ def inspect_checkpoint(path: str | Path, *, depth: int = 1, tensors: bool = Fals
     """Summarise a checkpoint: tensors, parameters, dtypes, modules, ties, other entries.
 
     >>> info = inspect_checkpoint("resnet18.pth", depth=1)  # doctest: +SKIP
-    >>> info.parameters
-    11689512
+    >>> info.parameters, info.buffers  # buffers: see BUFFER_RULE
+    (11689512, 9620)
     """
     try:
         pattern = re.compile(filter) if filter else None
     except re.error as exc:
-        raise OptionError(f"--filter {filter!r} is not a regular expression: {exc}") from None
+        raise UsageError(f"--filter {filter!r} is not a regular expression: {exc}") from None
     opened = open_checkpoint(path, allow_globals=allow_globals, trust_pickle=trust_pickle)
     obj = select_key(opened.obj, key, str(path)) if key else opened.obj
     where = find_state_dict(obj)
@@ -81,18 +92,20 @@ def inspect_checkpoint(path: str | Path, *, depth: int = 1, tensors: bool = Fals
     groups = shared_groups(named)
     aliased = {n for g in groups for n in g[1:]}
     unique = [t for n, t in named.items() if n not in aliased]
+    buffers = sum(t.numel() for n, t in named.items() if n not in aliased and is_buffer(n))
     dtypes: dict[str, dict[str, int]] = {}
     for n, t in named.items():
-        d = dtypes.setdefault(str(t.dtype).removeprefix("torch."), {"tensors": 0, "parameters": 0, "bytes": 0})
+        d = dtypes.setdefault(str(t.dtype).removeprefix("torch."),
+                              {"tensors": 0, "parameters": 0, "buffers": 0, "bytes": 0})
         d["tensors"] += 1
         if n not in aliased:
-            d["parameters"] += t.numel()
+            d["buffers" if is_buffer(n) else "parameters"] += t.numel()
             d["bytes"] += t.numel() * t.element_size()
     info = CheckpointInfo(
         path=str(path), format=opened.format, file_bytes=opened.file_bytes, files=[str(f) for f in opened.files],
         state_dict=None if where is None else ("(top level)" if not where else str(where[0])),
         common_prefix=_common_prefix(named),
-        count=len(named), parameters=sum(t.numel() for t in unique),
+        count=len(named), parameters=sum(t.numel() for t in unique) - buffers, buffers=buffers,
         bytes=sum(t.numel() * t.element_size() for t in unique), dtypes=dtypes,
         modules=_modules(named, aliased, depth), shared=groups,
         non_contiguous=[n for n, t in named.items() if not t.is_contiguous()],
@@ -134,10 +147,10 @@ def _modules(named: dict[str, torch.Tensor], aliased: set[str], depth: int) -> l
         for level in range(1, min(depth, len(parts)) + 1):
             prefix = ".".join(parts[:level])
             row = rows.setdefault(prefix, {"module": prefix, "depth": level, "tensors": 0, "parameters": 0,
-                                           "bytes": 0})
+                                           "buffers": 0, "bytes": 0})
             row["tensors"] += 1
             if name not in aliased:
-                row["parameters"] += t.numel()
+                row["buffers" if is_buffer(name) else "parameters"] += t.numel()
                 row["bytes"] += t.numel() * t.element_size()
     return list(rows.values())
 

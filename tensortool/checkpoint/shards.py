@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import re
 
-from ..errors import OptionError
+from ..errors import UsageError
 
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
 def parse_size(text: str) -> int:
-    """'5GB' → 5_000_000_000 (decimal units, as Hugging Face uses; KiB/MiB/GiB are binary)."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*", text, re.IGNORECASE)
+    """'5GB' → 5_000_000_000 (decimal units, as Hugging Face uses; KiB/MiB/GiB are binary).
+
+    The unit is required: a bare number ('5') was meant as GB or MB, not bytes."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)\s*", text, re.IGNORECASE)
     if not match:
-        raise OptionError(f"--max-shard-size {text!r}: expected a size such as 5GB, 500MB or 2GiB")
-    value = float(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
+        raise UsageError(f"--max-shard-size {text!r}: expected a size with its unit, such as 5GB, 500MB or 2GiB")
+    value = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
     if value < 1:
-        raise OptionError(f"--max-shard-size {text!r} must be at least 1 byte")
-    return int(value)
+        raise UsageError(f"--max-shard-size {text!r} must be at least 1 byte")
+    return value
 
 
 def plan_shards(sizes: dict[str, int], max_bytes: int) -> list[list[str]]:

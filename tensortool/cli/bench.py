@@ -25,9 +25,9 @@ def parse_sizes(text: str | None) -> list[tuple[int, int, int]] | None:
         try:
             values = [int(p) for p in parts]
         except ValueError:
-            raise typer.BadParameter(f"{item!r} is not N or MxNxK") from None
+            raise typer.BadParameter(f"{item!r} is not N or MxNxK", param_hint="--size") from None
         if len(values) not in (1, 3) or any(v < 1 for v in values):
-            raise typer.BadParameter(f"{item!r} is not N or MxNxK with positive integers")
+            raise typer.BadParameter(f"{item!r} is not N or MxNxK with positive integers", param_hint="--size")
         sizes.append(tuple(values * 3 if len(values) == 1 else values))
     return sizes
 
@@ -38,7 +38,7 @@ def parse_dtypes(text: str | None) -> list[str] | None:
     dtypes = [d.strip().lower() for d in text.split(",") if d.strip()]
     for d in dtypes:
         if d not in DTYPES:
-            raise typer.BadParameter(f"{d!r}: use {', '.join(DTYPES)}")
+            raise typer.BadParameter(f"{d!r}: use {', '.join(DTYPES)}", param_hint="--dtype")
     return dtypes
 
 

@@ -12,7 +12,7 @@ from . import render
 from .options import Force, Json
 
 app = typer.Typer(help="Inspect checkpoints and convert them between .pth and .safetensors, safely.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, rich_markup_mode=None)
 
 AllowGlobal = Annotated[Optional[list[str]], typer.Option(
     "--allow-global", help="Allow one global the pickle needs (module.Name, e.g. argparse.Namespace); repeatable.")]

@@ -23,4 +23,4 @@ def info(
         started = time.perf_counter()
         bundle = read_bundle(path)
         render.report(bundle, output=None, seconds=time.perf_counter() - started, as_json=json_,
-                      source=str(path))
+                      source=str(path), stored=True)

@@ -13,7 +13,7 @@ from ..sources.table import load_csv as load_table
 from ..sources.table_state import write_state
 from ..tensorfile import check_output, check_tensor_output, write_bundle
 from . import render
-from .options import Force, Json, Output, Quiet
+from .options import Force, Json, Output, Quiet, parse_size_option
 
 Columns = Optional[list[str]]
 
@@ -59,8 +59,14 @@ def load_csv(
         help="With --period: a timestamp or integer column whose gaps are checked (not a feature).")] = None,
     pad: Annotated[bool, typer.Option("--pad",
         help="With --period: fill gaps and the last period with zeros (class targets -100) and add 'mask'.")] = False,
-    delimiter: Annotated[Optional[str], typer.Option(help="Default: sniffed among , ; tab |. 'tab' for a tab.",
-        show_default=False)] = None,
+    delimiter: Annotated[Optional[str], typer.Option(help="Default: sniffed among , ; tab | and runs of spaces. "
+        "'tab' for a tab; ' ' (or 'space') for runs of spaces and tabs.", show_default=False)] = None,
+    skip_rows: Annotated[int, typer.Option("--skip-rows", min=0,
+        help="Lines to leave out at the top, before the header (a preamble).")] = 0,
+    comment: Annotated[Optional[str], typer.Option(
+        help="Leave out lines starting with this text, e.g. '#'.", show_default=False)] = None,
+    max_bytes: Annotated[str, typer.Option("--max-bytes",
+        help="Refuse a compressed file (.gz .bz2 .xz .zip) that decompresses to more than this (e.g. 500MB).")] = "4GiB",
     header: Annotated[Optional[bool], typer.Option("--header/--no-header",
         help="Default: detected (a first row without numbers over numeric columns).", show_default=False)] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is always removed.")] = "utf-8",
@@ -74,6 +80,9 @@ def load_csv(
     """Load a table: numeric columns → features (N×F), --target → target; categorical columns one-hot."""
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
         delimiter = "\t"
+    if delimiter is not None and delimiter.lower() in ("space", "whitespace"):
+        delimiter = " "
+    limit = parse_size_option(max_bytes, "--max-bytes")
     if delimiter is not None and len(delimiter) != 1:
         raise typer.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
     with render.guard():
@@ -87,7 +96,7 @@ def load_csv(
                             one_hot=one_hot, normalize=normalize, unbiased=unbiased, na=_names(na), missing=missing,
                             skip_bad=skip_bad, state=state, unknown=unknown, period=period, layout=layout,
                             time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
-                            dtype=dtype)
+                            dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit)
         if output is not None:
             write_bundle(bundle, output, force=force, inputs=[path])
         if save_state is not None:

@@ -45,8 +45,8 @@ def load_image(
     quiet: Quiet = False,
 ) -> None:
     """Load images into one tensor (N×C×H×W float32 in [0,1] by default)."""
-    resize_size = sizes(resize, square=False)
-    crop_size = sizes(center_crop, square=True)
+    resize_size = sizes(resize, square=False, option="--resize")
+    crop_size = sizes(center_crop, square=True, option="--center-crop")
     with render.guard():
         if output is not None:  # fail before any decoding, not after
             check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])

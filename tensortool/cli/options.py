@@ -30,7 +30,7 @@ SkipBad = Annotated[bool, typer.Option("--skip-bad",
     help="Skip corrupt or non-image files and list them, instead of failing.")]
 
 
-def sizes(text: str | None, *, square: bool) -> tuple[int, ...] | None:
+def sizes(text: str | None, *, square: bool, option: str | None = None) -> tuple[int, ...] | None:
     """Parse 'N' or 'H,W' (also 'HxW'); with ``square`` a single N means N,N."""
     if text is None:
         return None
@@ -38,7 +38,25 @@ def sizes(text: str | None, *, square: bool) -> tuple[int, ...] | None:
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not N or H,W") from None
+        raise typer.BadParameter(f"{text!r} is not N or H,W", param_hint=option) from None
     if len(values) not in (1, 2) or any(v < 1 for v in values):
-        raise typer.BadParameter(f"{text!r} is not N or H,W with positive integers")
+        raise typer.BadParameter(f"{text!r} is not N or H,W with positive integers", param_hint=option)
     return values * 2 if square and len(values) == 1 else values
+
+
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size_option(text: str, option: str, *, minimum: int = 1) -> int:
+    """'500MB' → 500_000_000 (KB/MB/GB decimal, KiB/MiB/GiB binary); a unit is required."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)\s*", text, re.IGNORECASE)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a size with a unit, such as 500MB, 5GB or 2GiB",
+                                 param_hint=option)
+    value = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    if value < minimum:
+        raise typer.BadParameter(f"{text!r} is below the smallest allowed, {minimum:,} bytes", param_hint=option)
+    return value

@@ -16,7 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..bundle import Bundle, summarize
-from ..errors import TensortoolError
+from ..errors import TensortoolError, UsageError
+
+MAX_CHANNEL_ROWS = 16  # longer per-channel lists (a wide table's columns) are cut in the terminal
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -24,12 +26,17 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @contextmanager
 def guard() -> Iterator[None]:
-    """Known errors → one red line on stderr and exit 1; tracebacks only with TENSORTOOL_DEBUG=1."""
+    """Known errors → one red line on stderr and exit 1; a bad option value (UsageError) → Click's
+    usage message and exit 2; tracebacks only with TENSORTOOL_DEBUG=1."""
     debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
     try:
         yield
-    except typer.Exit:
+    except (typer.Exit, typer.BadParameter):
         raise
+    except UsageError as exc:
+        if debug:
+            raise
+        raise typer.BadParameter(str(exc)) from None  # Click prints the usage line and exits 2
     except TensortoolError as exc:
         if debug:
             raise
@@ -118,12 +125,16 @@ def _meta_text(value: Any) -> str:
 
 
 def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json: bool,
-           source: str | None = None) -> None:
-    """Print the summary of a bundle: a table for people, or one JSON object with --json."""
+           source: str | None = None, stored: bool = False) -> None:
+    """Print the summary of a bundle: a table for people, or one JSON object with --json.
+
+    ``stored``: the bundle was read from a file (``info``): its warnings are the ones saved when it
+    was made, listed with the meta, and there is no output to speak of."""
     tensors = summarize(bundle)
     meta = bundle.meta
-    for message in meta.get("warnings") or []:
-        warn(message)
+    if not stored:
+        for message in meta.get("warnings") or []:
+            warn(message)
     if as_json:
         doc = {"tensors": tensors, "meta": meta, "output": str(output) if output else None,
                "seconds": round(seconds, 6)}
@@ -147,6 +158,10 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
                 channels.add_row(str(c), _fmt(m), _fmt(sd))
             stdout.print(channels)
     for key, value in meta.items():
+        if key == "warnings" and stored and value:
+            for message in value:
+                stdout.print(f"[bold]stored warning[/] {escape(str(message))}")
+            continue
         if key in ("warnings", "state", "vocab") or value in (None, [], {}):  # state/vocab: in files, --json
             continue
         if key == "skipped":
@@ -155,6 +170,9 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
                 stdout.print(f"  {escape(item['file'])}: {escape(item['error'])}")
             continue
         stdout.print(f"[bold]{escape(key)}[/] {escape(_meta_text(value))}")
+    if stored:
+        stdout.print(f"read in {seconds:.2f} s")
+        return
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
 
@@ -169,18 +187,27 @@ def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path
                                      "seconds": round(seconds, 6)}) + "\n")
         return
     scale = {"unit": "values scaled to [0,1]", "raw": "raw values", None: "values as stored"}[doc["scale"]]
-    table = Table(title=f"per-channel statistics ({scale}; std with ddof={doc['ddof']})", title_justify="left")
-    for col in ("channel", "mean", "std", "min", "max"):
+    kind = doc.get("kind", "images")
+    # The words for what was counted: a table's channels are its columns, its samples rows.
+    channel, samples = {"table": ("column", "rows"), "volumes": ("channel", "volumes"),
+                        "images": ("channel", "images")}.get(kind, ("channel", "samples"))
+    table = Table(title=f"per-{channel} statistics ({scale}; std with ddof={doc['ddof']})", title_justify="left")
+    for col in (channel, "mean", "std", "min", "max"):
         table.add_column(col, justify="right")
-    for c, row in enumerate(zip(doc["mean"], doc["std"], doc["min"], doc["max"])):
+    rows = list(zip(doc["mean"], doc["std"], doc["min"], doc["max"]))
+    shown = rows if len(rows) <= MAX_CHANNEL_ROWS else rows[:MAX_CHANNEL_ROWS]
+    for c, row in enumerate(shown):
         table.add_row(str(c), *(f"{v:.6g}" for v in row))
     stdout.print(table)
-    stdout.print(f"[bold]images[/] {doc['count']} · [bold]values per channel[/] {doc['values_per_channel']:,}")
+    if len(shown) < len(rows):
+        stdout.print(f"… {len(rows) - len(shown)} more {channel}s (all of them with --json or -o)")
+    stdout.print(f"[bold]{samples}[/] {doc['count']} · [bold]values per {channel}[/] {doc['values_per_channel']:,}")
     if doc.get("shard"):
         stdout.print(f"[bold]shard[/] {doc['shard'][0]}/{doc['shard'][1]}")
     for item in doc.get("skipped") or []:
         stdout.print(f"  skipped {escape(item['file'])}: {escape(item['error'])}")
-    stdout.print(escape(normalize_line))
+    if kind == "images" and len(rows) <= MAX_CHANNEL_ROWS:  # a torchvision transform is for images
+        stdout.print(escape(normalize_line))
     where = f"wrote {escape(str(output))}" if output else "not written (no -o)"
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
 
@@ -196,23 +223,28 @@ def ckpt_inspect_report(info: Any, *, as_json: bool) -> None:
         info.state_dict, f"state dict under {info.state_dict!r}")
     stdout.print(f"[bold]{escape(info.path)}[/] · {info.format} · {_bytes(info.file_bytes)} · {escape(found)}")
     stdout.print(f"[bold]tensors[/] {info.count:,} · [bold]parameters[/] {info.parameters:,} · "
-                 f"[bold]bytes[/] {_bytes(info.bytes)}")
+                 f"[bold]buffers[/] {info.buffers:,} · [bold]bytes[/] {_bytes(info.bytes)}")
+    if info.buffers:
+        from ..checkpoint.inspect import BUFFER_RULE
+
+        stdout.print(escape(BUFFER_RULE))
     if info.common_prefix:
         stdout.print(f"every name starts with {info.common_prefix!r} (DataParallel?): "
                      f"convert with --strip-prefix {info.common_prefix}")
     dtypes = Table(title="dtypes", title_justify="left")
-    for col in ("dtype", "tensors", "parameters", "bytes"):
+    for col in ("dtype", "tensors", "parameters", "buffers", "bytes"):
         dtypes.add_column(col, justify="left" if col == "dtype" else "right")
     for name, d in info.dtypes.items():
-        dtypes.add_row(name, f"{d['tensors']:,}", f"{d['parameters']:,}", _bytes(d["bytes"]))
+        dtypes.add_row(name, f"{d['tensors']:,}", f"{d['parameters']:,}", f"{d['buffers']:,}", _bytes(d["bytes"]))
     stdout.print(dtypes)
     if info.modules:
         modules = Table(title="parameters by module", title_justify="left")
-        for col in ("module", "tensors", "parameters", "bytes"):
+        for col in ("module", "tensors", "parameters", "buffers", "bytes"):
             modules.add_column(col, justify="left" if col == "module" else "right")
         for row in info.modules:
             label = "  " * (row["depth"] - 1) + row["module"].rsplit(".", 1)[-1]
-            modules.add_row(escape(label), f"{row['tensors']:,}", f"{row['parameters']:,}", _bytes(row["bytes"]))
+            modules.add_row(escape(label), f"{row['tensors']:,}", f"{row['parameters']:,}", f"{row['buffers']:,}",
+                            _bytes(row["bytes"]))
         stdout.print(modules)
     for group in info.shared:
         stdout.print(f"[bold]shared[/] {escape(' = '.join(group))} (one storage)")
@@ -269,17 +301,19 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
 
     table = Table(title="DICOM series (no patient identifiers shown)", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False)
-    for col in ("#", "modality", "no.", "slices", "size", "plane", "spacing mm z,y,x", "kind", "description"):
+    # Short headers (legend below) and folding cells keep the table inside the terminal (COLUMNS).
+    for col in ("#", "mod.", "no.", "slices", "size", "plane", "spacing", "kind", "description"):
         table.add_column(col, justify="right" if col in ("#", "no.", "slices") else "left",
-                         no_wrap=col != "description", min_width=len(col))
+                         overflow="fold", min_width=len(col), no_wrap=col in ("size", "spacing"),
+                         ratio=3 if col == "description" else None)
     for r in rows:
         size = f"{r['rows']}×{r['columns']}" + (f"×{r['samples']}" if r["samples"] != 1 else "")
         spacing = "-" if not r["spacing_mm"] else ",".join("?" if v is None else f"{v:g}" for v in r["spacing_mm"])
         table.add_row(str(r["index"]), escape(r["modality"]),
                       "-" if r["series_number"] is None else str(r["series_number"]), str(r["slices"]), size,
                       r["orientation"], spacing, escape(r["kind"]), escape(r["description"]))
-    # Never squeeze the description away: at least 110 columns (rich assumes 80 when not a terminal).
-    Console(stderr=to_stderr, highlight=False, width=max(console.width, 110)).print(table)
+    console.print(table)
+    console.print("mod.: modality · no.: series number · spacing: mm along z,y,x")
     for r in rows:
         if r.get("note"):
             console.print(f"  {r['index']}: {escape(r['kind'])}: {escape(r['note'])}")
@@ -332,14 +366,19 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
                      f"restored to {env['tf32_setting_outside_bench']!r} afterwards")
     # One table per device; shapes are in --json/-o (README says what each case's shapes are).
     for dev in dict.fromkeys(c.device for c in result.cases):
-        table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left")
+        from rich import box
+
+        table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left", pad_edge=False,
+                      box=box.SIMPLE_HEAD, collapse_padding=True)
         rows = [c for c in result.cases if c.device == dev]
         paired = any(c.baseline for c in rows)
         compared = any(c.speedup for c in rows)
-        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "% peak"]
-        columns += ["vs matmul"] * paired + ["GPU speedup"] * compared + ["check"]
+        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "%peak"]
+        columns += ["vs mm"] * paired + ["GPU×"] * compared + ["check"]
         for col in columns:
-            table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right")
+            # Cells fold rather than end in "…": a case name must stay whole, whatever COLUMNS says.
+            table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right",
+                             overflow="fold")
         for c in rows:
             size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
             if c.status != "ok":
@@ -351,10 +390,8 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
                      f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a"]
             cells += [f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else ""] * paired
             cells += [f"{c.speedup:.1f}×" if c.speedup else ""] * compared
-            table.add_row(*cells, f"ok ({c.max_error / c.error_bound:.2f})" if c.error_bound else "ok")
-        # Not a terminal (a file, a pipe): don't squeeze the table into rich's default 80 columns.
-        console = stdout if stdout.is_terminal else Console(highlight=False, soft_wrap=True, width=150)
-        console.print(table)
+            table.add_row(*cells, f"ok {c.max_error / c.error_bound:.2f}" if c.error_bound else "ok")
+        stdout.print(table)
     if result.transfers:
         transfers = Table(title="transfers (median of 10)", title_justify="left")
         for col in ("device", "direction", "host memory", "size", "median", "GiB/s"):
@@ -362,11 +399,12 @@ def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | N
         for x in result.transfers:
             transfers.add_row(x.device, x.direction, x.memory, _bytes(x.bytes), _seconds(x.median_s), f"{x.gib_per_s:.1f}")
         stdout.print(transfers)
-    legend = "[bold]check[/] max error against float64 on a slice, as a fraction of the allowed error"
+    legend = ("[bold]%peak[/] of the float32 peak; [bold]check[/] max error against float64 on a slice, "
+              "as a fraction of the allowed error")
     if any(c.baseline for c in result.cases):
-        legend += "; [bold]vs matmul[/] einsum time / its matmul-form time"
+        legend += "; [bold]vs mm[/] einsum time / its matmul-form time"
     if any(c.speedup for c in result.cases):
-        legend += "; [bold]GPU speedup[/] CPU time / GPU time"
+        legend += "; [bold]GPU×[/] speed-up, CPU time / GPU time"
     stdout.print(legend)
     for note in result.notes:
         stdout.print(f"[bold]note[/] {escape(note)}")

@@ -43,8 +43,8 @@ def stats(
     quiet: Quiet = False,
 ) -> None:
     """Per-channel mean and std of a dataset: exact, streaming, mergeable."""
-    resize_size = sizes(resize, square=False)
-    crop_size = sizes(center_crop, square=True)
+    resize_size = sizes(resize, square=False, option="--resize")
+    crop_size = sizes(center_crop, square=True, option="--center-crop")
     with render.guard():
         merging = paths[0] == "merge"
         sources = paths[1:] if merging else paths

@@ -17,7 +17,7 @@ import torch
 
 from .._version import __version__
 from ..bundle import Bundle
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, UsageError
 from .dicom_series import (Series, SeriesChoiceError, SliceHeader, choose_series, find_dicom_files,
                            group_series, scan_headers, slice_geometry)
 
@@ -59,10 +59,10 @@ def parse_window(spec: str | tuple[float, float] | None) -> tuple[float, float, 
         try:
             center, width = (float(v) for v in spec.split(","))
         except ValueError:
-            raise OptionError(f"--window {spec!r}: expected CENTER,WIDTH (e.g. 40,400) or one of "
+            raise UsageError(f"--window {spec!r}: expected CENTER,WIDTH (e.g. 40,400) or one of "
                               f"{', '.join(WINDOW_PRESETS)}") from None
     if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
-        raise OptionError(f"--window {spec!r}: the width must be a positive number")
+        raise UsageError(f"--window {spec!r}: the width must be a positive number")
     return center, width, name
 
 
@@ -121,11 +121,11 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
         raise OptionError(f"unknown dtype {dtype!r}; choose one of {', '.join(VOLUME_DTYPES)}")
     win = parse_window(window)
     if win and raw:
-        raise OptionError("--window applies to rescaled values; it cannot be combined with --raw")
+        raise UsageError("--window applies to rescaled values; it cannot be combined with --raw")
     if series is not None and all_series:
-        raise OptionError("--series and --all-series do not go together")
+        raise UsageError("--series and --all-series do not go together")
     if split_duplicates and layout in ("dhw", "cdhw"):
-        raise OptionError("--split-duplicates stacks repeats along the first axis; use --layout ncdhw or ndhw")
+        raise UsageError("--split-duplicates stacks repeats along the first axis; use --layout ncdhw or ndhw")
     found, scan = _scan(paths, workers, skip_bad, None)
     chosen = [s for s in found if s.localizer is None] if all_series else [choose_series(found, series)]
     if not chosen:

@@ -21,7 +21,7 @@ import torch
 from .._version import __version__
 from ..bundle import Bundle
 from ..cores import usable_cores
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, UsageError
 from ..shaping import DTYPES, LAYOUTS, Normalization, convert_into, one_hot as make_one_hot, parse_normalization
 from .image_decode import decode_image
 from .image_files import ImageSet, find_images
@@ -253,7 +253,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
     if isinstance(normalize, str):
         normalize = parse_normalization(normalize)
     if normalize is not None and out_dtype == torch.uint8:
-        raise OptionError("--normalize needs a floating-point --dtype, not uint8")
+        raise UsageError("--normalize needs a floating-point --dtype, not uint8")
     do_scale = (out_dtype != torch.uint8) if scale is None else scale
     if normalize is not None and normalize.scale == ("raw" if do_scale else "unit"):
         raise OptionError(f"the statistics in {normalize.source} describe {normalize.scale} values, but the "
@@ -262,7 +262,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
     options = ImageOptions(mode, tuple(int(v) for v in resize) if resize else None,
                            tuple(int(v) for v in center_crop) if center_crop else None)
     if workers is not None and workers < 1:
-        raise OptionError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
 
     found: ImageSet = find_images(paths)
     if one_hot and found.labels is None:

@@ -7,6 +7,7 @@ dict, which ``--state`` applies to another file unchanged (``table_state``).
 
 from __future__ import annotations
 
+import codecs
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,10 +17,11 @@ import torch
 
 from .._version import __version__
 from ..bundle import Bundle
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, TensortoolError, UsageError
 from ..shaping import one_hot as make_one_hot, scale_columns
 from .table_fast import read_plain_numeric
-from .table_read import Dialect, first_problem, is_number, line_of, read_table, sniff
+from .table_open import DEFAULT_MAX_BYTES, WHITESPACE, opened
+from .table_read import Dialect, first_problem, is_number, line_of, read_table, sniff, sniff_delimiter
 from .table_state import FORMAT, read_state
 
 FEATURE_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
@@ -103,7 +105,7 @@ def _parse_text_numbers(values: np.ndarray, nulls: np.ndarray) -> tuple[np.ndarr
 def _check_state_conflicts(**given: Any) -> None:
     named = [name for name, value in given.items() if value not in (None, (), [], False)]
     if named:
-        raise OptionError(f"--state fixes the columns and everything fitted; do not also give "
+        raise UsageError(f"--state fixes the columns and everything fitted; do not also give "
                           f"{', '.join('--' + n.replace('_', '-') for n in named)}")
 
 
@@ -114,11 +116,16 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
              missing: str | None = None, skip_bad: bool = False, state: str | Path | dict | None = None,
              unknown: str = "error", period: int | None = None, layout: str = "nfp",
              time_col: str | int | None = None, pad: bool = False, delimiter: str | None = None,
-             header: bool | None = None, encoding: str = "utf-8", dtype: str | None = None) -> Bundle:
+             header: bool | None = None, encoding: str = "utf-8", dtype: str | None = None,
+             skip_rows: int = 0, comment: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
     """Load a delimited table: numeric columns → ``features`` (N×F), ``--target`` → ``target``.
 
     Class targets are int64 indices into the sorted distinct labels (``meta["target_classes"]``);
     ``categorical`` columns are one-hot encoded in place; everything fitted is in ``meta["state"]``.
+
+    gzip, bzip2, xz and zip files are decompressed (at most ``max_bytes``); ``skip_rows`` lines
+    at the top and lines starting with ``comment`` are left out (errors still count them);
+    ``delimiter=" "`` (also sniffed) splits on runs of spaces and tabs.
 
     >>> b = load_csv("samples/tables/winequality-sample.csv", target="quality", normalize="zscore")  # doctest: +SKIP
     >>> b["features"].shape, b.meta["target_classes"]  # doctest: +SKIP
@@ -128,15 +135,22 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
     if dtype is None:  # a state's own dtype, else float32
         dtype = read_state(state)["dtype"] if isinstance(state, (str, Path)) else (state or {}).get("dtype", "float32")
     if dtype not in FEATURE_DTYPES:
-        raise OptionError(f"--dtype {dtype!r}: choose one of {', '.join(FEATURE_DTYPES)}")
+        raise UsageError(f"--dtype {dtype!r}: choose one of {', '.join(FEATURE_DTYPES)}")
     if unknown not in ("error", "ignore"):
-        raise OptionError(f"--unknown {unknown!r}: choose error or ignore")
+        raise UsageError(f"--unknown {unknown!r}: choose error or ignore")
     if layout not in ("nfp", "npf"):
-        raise OptionError(f"--layout {layout!r}: choose nfp or npf")
+        raise UsageError(f"--layout {layout!r}: choose nfp or npf")
     if period is not None and period < 1:
-        raise OptionError("--period must be at least 1")
+        raise UsageError("--period must be at least 1")
+    if skip_rows < 0:
+        raise UsageError("--skip-rows must be 0 or more")
+    if comment is not None and (not comment or comment.strip() != comment or '"' in comment):
+        raise UsageError(f"--comment {comment!r}: give the text comment lines start with, e.g. '#'")
+    if max_bytes < 1:
+        raise UsageError("--max-bytes must be at least 1")
+    reading = {"skip_rows": skip_rows, "comment": comment, "max_bytes": max_bytes}
     if (time_col is not None or pad) and period is None:
-        raise OptionError("--time-col and --pad need --period")
+        raise UsageError("--time-col and --pad need --period")
     if state is not None:
         _check_state_conflicts(drop=tuple(drop), columns=columns, categorical=tuple(categorical),
                                target_kind=target_kind, num_classes=num_classes, normalize=normalize,
@@ -145,30 +159,57 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
         saved_target = (fitted["target"] or {}).get("name")
         if target is not None and str(target) != saved_target:
             raise OptionError(f"--target {target}: the state's target is {saved_target!r}; leave --target out")
-        return _load(src, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
+        return _open_and_load(src, reading, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
                      layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
                      encoding=encoding, dtype=dtype, state_path=None if isinstance(state, dict) else str(state))
     normalize = normalize or "none"
     missing = missing or "error"
     if normalize not in NORMALIZE:
-        raise OptionError(f"--normalize {normalize!r}: choose one of {', '.join(NORMALIZE)}")
+        raise UsageError(f"--normalize {normalize!r}: choose one of {', '.join(NORMALIZE)}")
     if missing not in MISSING:
-        raise OptionError(f"--missing {missing!r}: choose one of {', '.join(MISSING)}")
+        raise UsageError(f"--missing {missing!r}: choose one of {', '.join(MISSING)}")
     if target_kind not in (None, "class", "regression"):
-        raise OptionError(f"--target-kind {target_kind!r}: choose class or regression")
+        raise UsageError(f"--target-kind {target_kind!r}: choose class or regression")
     if num_classes is not None and (num_classes < 1 or target_kind == "regression"):
-        raise OptionError("--num-classes needs a class target and K ≥ 1")
+        raise UsageError("--num-classes needs a class target and K ≥ 1")
     if columns is not None and tuple(drop):
-        raise OptionError("--columns and --drop: give one (--columns keeps only the columns it names)")
+        raise UsageError("--columns and --drop: give one (--columns keeps only the columns it names)")
     if (one_hot or num_classes is not None) and target is None:
-        raise OptionError("--one-hot and --num-classes need --target")
+        raise UsageError("--one-hot and --num-classes need --target")
     plan = {"target": target, "drop": list(drop), "columns": None if columns is None else list(columns),
             "categorical": list(categorical), "target_kind": target_kind, "num_classes": num_classes,
             "normalize": normalize, "ddof": 1 if unbiased else 0, "na": list(na), "missing": missing,
             "dtype": dtype}
-    return _load(src, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
+    return _open_and_load(src, reading, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
                  layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
                  encoding=encoding, dtype=dtype, state_path=None)
+
+
+def _open_and_load(src: Path, reading: dict, fitted: dict | None, plan: dict | None, *, delimiter: str | None,
+                   encoding: str, **rest: Any) -> Bundle:
+    """Decompress / take out skipped and comment lines first when needed (see ``table_open``)."""
+    if not src.is_file():
+        raise InputError("no such file" if not src.exists() else "not a file", src)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}", src) from None
+    data = src
+    try:
+        with opened(src, skip_rows=reading["skip_rows"], comment=reading["comment"], encoding=encoding,
+                    max_bytes=reading["max_bytes"]) as first:
+            data = first.path
+            sep = delimiter or sniff_delimiter(first.path, encoding)
+            if sep != WHITESPACE:
+                return _load(src, first.path, first.removed, fitted, plan, delimiter=sep, encoding=encoding, **rest)
+        with opened(src, skip_rows=reading["skip_rows"], comment=reading["comment"], encoding=encoding,
+                    max_bytes=reading["max_bytes"], whitespace=True) as ready:
+            data = ready.path
+            return _load(src, ready.path, ready.removed, fitted, plan, delimiter=sep, encoding=encoding, **rest)
+    except TensortoolError as exc:
+        if data != src and exc.path == str(data):  # name the user's file, not the temporary copy
+            exc.path = str(src)
+        raise
 
 
 def _roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, time_col) -> dict[str, Any]:
@@ -202,12 +243,12 @@ def _roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, 
     return {"features": features, "target": target, "time": time, "categorical": categorical, "auto": bool(auto)}
 
 
-def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, skip_bad: bool, unknown: str,
+def _load(src: Path, data: Path, removed: tuple[int, ...], fitted: dict | None, plan: dict | None, *, one_hot: bool, skip_bad: bool, unknown: str,
           period: int | None, layout: str, time_col, pad: bool, delimiter: str | None, header: bool | None,
           encoding: str, dtype: str, state_path: str | None) -> Bundle:
     settings = fitted if fitted is not None else plan
     assert settings is not None
-    dialect = sniff(src, delimiter=delimiter, header=header, encoding=encoding)
+    dialect = sniff(data, delimiter=delimiter, header=header, encoding=encoding, removed=removed)
     roles = _roles(src, dialect, fitted, plan, time_col)
     nulls_text = ["", *settings["na"]]
     wanted = [*roles["features"], *([roles["target"]] if roles["target"] else []), *([roles["time"]] if roles["time"] else [])]
@@ -219,10 +260,10 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     # pyarrow's types, and anything the parser refuses goes to pyarrow too.
     table, skipped_rows = None, []
     if not roles["categorical"] and roles["time"] is None:
-        table = read_plain_numeric(src, dialect, columns=wanted, missing=nulls_text,
+        table = read_plain_numeric(data, dialect, columns=wanted, missing=nulls_text,
                                    float32=numbers if parse32 else ())
     if table is None:
-        table, skipped_rows = read_table(src, dialect, columns=wanted, text_columns=roles["categorical"],
+        table, skipped_rows = read_table(data, dialect, columns=wanted, text_columns=roles["categorical"],
                                          number_columns=numbers, float32=parse32, missing=nulls_text,
                                          skip_bad=skip_bad)
     n = table.num_rows
@@ -247,11 +288,14 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
             filled = (~nulls).sum()
             if not_number.sum() * 2 > max(filled, 1):  # mostly text: a text column, not bad cells
                 sample = values[np.flatnonzero(not_number)[0]] if not_number.any() else ""
-                raise InputError(f"column {name!r} is not numeric (e.g. {sample!r})", src,
-                                 hint=f"one-hot it with --categorical {name} (or --categorical auto), "
-                                      f"or leave it out with --drop {name}")
+                split = str(sample).split()
+                hint = (f"the columns seem to be separated by spaces: give --delimiter ' '"
+                        if len(split) > 1 and all(is_number(c) for c in split) else
+                        f"one-hot it with --categorical {name} (or --categorical auto), "
+                        f"or leave it out with --drop {name}")
+                raise InputError(f"column {name!r} is not numeric (e.g. {sample!r})", src, hint=hint)
             if not skip_bad:
-                problem = first_problem(src, dialect, numeric=[name], missing=nulls_text, check_missing=False, skip_ragged=skip_bad)
+                problem = first_problem(data, dialect, numeric=[name], missing=nulls_text, check_missing=False, skip_ragged=skip_bad)
                 if problem is not None:
                     raise problem.error(src, hint=f"if {problem.raw!r} means missing, add --na {problem.raw!r} "
                                                   "and choose --missing; --skip-bad skips such rows")
@@ -272,11 +316,11 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
         any_null |= nulls
     policy = settings["missing"]
     if target_nulls is not None and target_nulls.any() and policy != "drop":
-        problem = first_problem(src, dialect, present=[roles["target"]], missing=nulls_text, skip_ragged=skip_bad)
+        problem = first_problem(data, dialect, present=[roles["target"]], missing=nulls_text, skip_ragged=skip_bad)
         raise (problem.error(src, hint="a missing target cannot be filled; --missing drop drops the row")
                if problem else InputError(f"the target {roles['target']!r} has missing values", src))
     if any_null.any() and policy == "error":
-        problem = first_problem(src, dialect, numeric=list(numeric), present=list(text), missing=nulls_text, skip_ragged=skip_bad)
+        problem = first_problem(data, dialect, numeric=list(numeric), present=list(text), missing=nulls_text, skip_ragged=skip_bad)
         hint = ("choose --missing drop|mean|median|zero" + ("" if settings["na"] else
                 "; only empty cells count as missing unless --na names markers such as NA"))
         raise (problem.error(src, hint=hint) if problem else InputError("the table has missing cells", src, hint=hint))
@@ -311,7 +355,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
             values, nulls = values[keep], nulls[keep]
             entry = saved.get(name) or {"name": name, "kind": "categorical",
                                         "categories": sorted({v for v, m in zip(values, nulls) if not m}, key=_sort_key)}
-            one_hots[name] = _category_codes(values, nulls, entry, unknown, src, dialect, warnings)
+            one_hots[name] = _category_codes(values, nulls, entry, unknown, data, dialect, warnings)
             entries.append(entry)
     # One preallocated matrix, written column by column: no per-column tensors to concatenate.
     out_dtype = FEATURE_DTYPES[dtype]
@@ -350,7 +394,7 @@ def _load(src: Path, fitted: dict | None, plan: dict | None, *, one_hot: bool, s
     tensors: dict[str, torch.Tensor] = {"features": features}
     meta: dict[str, Any] = {"layout": "nc", "columns": new_state["feature_names"]}
     if roles["target"]:
-        tgt, tmeta, tstate = _target(target_values[keep], roles["target"], settings, fitted, one_hot, src, dialect,
+        tgt, tmeta, tstate = _target(target_values[keep], roles["target"], settings, fitted, one_hot, data, dialect,
                                      FEATURE_DTYPES[dtype])
         tensors.update(tgt)
         meta.update(tmeta)
@@ -427,6 +471,11 @@ def _category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown:
 
 def _target(values: np.ndarray, name: str, settings: dict, fitted: dict | None, one_hot: bool, src: Path,
             dialect: Dialect, dtype: torch.dtype) -> tuple[dict, dict, dict]:
+    if values.dtype == object and len(values):
+        # Read as text because of a row --skip-bad or --missing drop left out: labels 0/1/2 are numbers.
+        as_numbers = _all_numbers(values)
+        if as_numbers is not None:
+            values = as_numbers
     numeric = values.dtype != object
     if fitted is not None:
         saved = fitted["target"]
@@ -485,6 +534,17 @@ def _target(values: np.ndarray, name: str, settings: dict, fitted: dict | None, 
         tensors["target_onehot"] = make_one_hot(indices, len(classes))
     meta["target_classes"] = classes
     return tensors, meta, {"name": name, "kind": "class", "classes": classes, "num_classes": num_classes}
+
+
+def _all_numbers(values: np.ndarray) -> np.ndarray | None:
+    """float64 values when every cell is a finite number, else None."""
+    out = np.empty(len(values))
+    for i, text in enumerate(values):
+        try:
+            out[i] = float(text)
+        except (TypeError, ValueError):
+            return None
+    return out if np.isfinite(out).all() else None
 
 
 def _times(col, src: Path, name: str) -> np.ndarray:

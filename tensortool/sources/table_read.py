@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import InputError
+from .table_open import WHITESPACE, original_line
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 64 * 1024
@@ -30,6 +31,7 @@ class Dialect:
     delimiter: str
     header: bool
     names: tuple[str, ...]
+    removed: tuple[int, ...] = ()  # lines taken out before parsing (--skip-rows, --comment): errors count them
 
 
 def is_number(text: str) -> bool:
@@ -57,7 +59,7 @@ def open_text(path: Path, encoding: str) -> io.TextIOWrapper:
         raise InputError(f"cannot read: {exc.strerror}", path) from None
 
 
-def _head_rows(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
+def _head_lines(path: Path, encoding: str) -> list[str]:
     with open_text(path, encoding) as fh:
         try:
             text = fh.read(SNIFF_BYTES)
@@ -67,7 +69,11 @@ def _head_rows(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
     lines = text.splitlines()
     if len(text) == SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut in the middle
-    rows = [row for row in csv.reader(lines[: SNIFF_LINES * 2], delimiter=delimiter) if row]
+    return lines[: SNIFF_LINES * 2]
+
+
+def _head_rows(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
+    rows = [row for row in csv.reader(_head_lines(path, encoding), delimiter=delimiter) if row]
     return rows[:SNIFF_LINES]
 
 
@@ -79,10 +85,21 @@ def sniff_delimiter(path: Path, encoding: str) -> str:
         counts = {len(row) for row in rows}
         if len(counts) == 1 and (fields := counts.pop()) > best_fields:
             best, best_fields = delimiter, fields
+    if best is None and _whitespace_table(path, encoding):
+        return WHITESPACE
     if best is None:  # nothing consistent: take the one that splits the first line most
         rows = {d: _head_rows(path, encoding, d) for d in DELIMITERS}
         best = max(DELIMITERS, key=lambda d: len(rows[d][0]) if rows[d] else 0)
     return best
+
+
+def _whitespace_table(path: Path, encoding: str) -> bool:
+    """Columns separated by runs of spaces or tabs (numpy.savetxt's default, R's write.table):
+    the same number (> 1) of fields on every line, and a line of numbers only."""
+    rows = [line.split() for line in _head_lines(path, encoding) if line.strip()]
+    counts = {len(row) for row in rows}
+    return (len(counts) == 1 and counts.pop() > 1
+            and any(all(is_number(cell) for cell in row) for row in rows))
 
 
 def sniff_header(rows: Sequence[Sequence[str]]) -> bool:
@@ -102,7 +119,7 @@ def sniff_header(rows: Sequence[Sequence[str]]) -> bool:
 
 
 def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None = None,
-          encoding: str = "utf-8") -> Dialect:
+          encoding: str = "utf-8", removed: tuple[int, ...] = ()) -> Dialect:
     """Delimiter, header and column names of ``path`` (without a header: names "0", "1", ...)."""
     src = Path(path)
     if not src.is_file():
@@ -127,7 +144,7 @@ def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None
             seen.add(name)
     else:
         names = tuple(str(i) for i in range(len(rows[0])))
-    return Dialect(encoding, delimiter, header, names)
+    return Dialect(encoding, delimiter, header, names, removed)
 
 
 def records(path: Path, dialect: Dialect) -> Iterator[tuple[int, list[str]]]:
@@ -141,7 +158,7 @@ def records(path: Path, dialect: Dialect) -> Iterator[tuple[int, list[str]]]:
                 if start == 1 and dialect.header:
                     continue
                 if row:
-                    yield start, row
+                    yield original_line(start, dialect.removed) if dialect.removed else start, row
         except UnicodeDecodeError:
             raise InputError(f"not valid {dialect.encoding} text near line {last + 1}", path,
                              hint="give the file's encoding with --encoding") from None

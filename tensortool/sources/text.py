@@ -19,7 +19,7 @@ import torch
 
 from .._version import __version__
 from ..bundle import Bundle
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, UsageError
 from ..tensorfile import atomic_write
 
 PAD, UNK = "<pad>", "<unk>"
@@ -150,9 +150,9 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
         if value not in choices:
             raise OptionError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
     if max_len is not None and max_len < 1 or min_freq < 1 or max_vocab is not None and max_vocab < 3:
-        raise OptionError("--max-len and --min-freq must be ≥ 1, --max-vocab ≥ 3 (two specials and a token)")
+        raise UsageError("--max-len and --min-freq must be ≥ 1, --max-vocab ≥ 3 (two specials and a token)")
     if one_hot and sparse:
-        raise OptionError("--one-hot and --sparse: choose one (dense or sparse one-hot)")
+        raise UsageError("--one-hot and --sparse: choose one (dense or sparse one-hot)")
     given = vocab if isinstance(vocab, dict) or vocab is None else read_vocab(vocab)
     if given is not None:  # the vocabulary fixes how text is tokenized
         if given["level"] != level:

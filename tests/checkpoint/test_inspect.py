@@ -28,12 +28,14 @@ def test_resnet_totals_match_the_model(tmp_path, fmt):
         path = tmp_path / "r.pth"
         torch.save(state, path, _use_new_zipfile_serialization=fmt == "zip")
     info = inspect_checkpoint(path, depth=1)
-    expected_params = sum(t.numel() for t in state.values())
-    assert info.count == len(state) and info.parameters == expected_params
+    assert info.count == len(state) and info.parameters == sum(p.numel() for p in model.parameters())
+    assert info.buffers == sum(b.numel() for b in model.buffers())
     assert info.bytes == sum(t.numel() * t.element_size() for t in state.values())
     assert info.dtypes["int64"]["tensors"] == sum(1 for t in state.values() if t.dtype == torch.int64)
     layer1 = next(m for m in info.modules if m["module"] == "layer1")
-    assert layer1["parameters"] == sum(t.numel() for k, t in state.items() if k.startswith("layer1."))
+    assert layer1["parameters"] == sum(p.numel() for p in model.layer1.parameters())
+    assert layer1["buffers"] == sum(b.numel() for b in model.layer1.buffers())
+    assert info.dtypes["int64"]["buffers"] == 20 and info.dtypes["int64"]["parameters"] == 0
     if fmt == "sharded":
         assert info.format.startswith("sharded safetensors") and len(info.files) > 2
 

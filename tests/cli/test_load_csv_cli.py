@@ -42,7 +42,7 @@ def test_wine_summary_and_outputs(tmp_path):
 def test_json_and_options_reach_the_library(tmp_path):
     result = run(WINE, "--target", "11", "--drop", "pH,density", "--columns", "alcohol", "--columns", "pH",
                  "--normalize", "minmax", "--dtype", "float64", "--target-kind", "regression", "--json")
-    assert result.exit_code == 1 and "--columns and --drop: give one" in result.stderr
+    assert result.exit_code == 2 and "--columns and --drop: give one" in result.stderr
     result = run(WINE, "--target", "11", "--columns", "alcohol", "--columns", "pH", "--normalize", "zscore",
                  "--unbiased", "--dtype", "float64", "--target-kind", "regression", "--delimiter", ";", "--header",
                  "--encoding", "utf-8", "--json")

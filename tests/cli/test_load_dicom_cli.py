@@ -103,7 +103,7 @@ def test_dtype_raw_window(tmp_path):
     assert w["meta"]["window"]["preset"] == "lung"
     assert json.loads(run(SAMPLE, "--window", "40,400", "--json").stdout)["meta"]["window"]["range"] == [-160, 240]
     r = run(SAMPLE, "--window", "nope")
-    assert r.exit_code == 1 and "CENTER,WIDTH" in r.stderr
+    assert r.exit_code == 2 and "CENTER,WIDTH" in r.stderr and "Usage:" in r.stderr  # a bad option value
     assert run(SAMPLE, "--layout", "xyz").exit_code == 2
 
 

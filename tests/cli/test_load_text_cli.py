@@ -72,9 +72,10 @@ def test_sparse_only_to_pt(tmp_path):
 def test_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok \xff\xfe")
-    for args in ([tmp_path / "none.txt"], [bad], [PRIDE, "--one-hot", "--sparse"]):
+    for args in ([tmp_path / "none.txt"], [bad]):
         result = run(*args)
         assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert run(PRIDE, "--one-hot", "--sparse").exit_code == 2  # options that do not go together: usage
     assert "byte offset 3" in run(bad).stderr
     assert run(PRIDE, "--level", "sentence").exit_code == 2
 
