@@ -40,8 +40,14 @@ def _resolve(spec: str | int, names: Sequence[str], path: Path, option: str) -> 
         if -len(names) <= i < len(names):
             return names[i]
         raise OptionError(f"{option} {text}: the file has {len(names)} columns (0..{len(names) - 1})", path)
-    shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+    shown = ", ".join(map(_shown, names[:12])) + (", …" if len(names) > 12 else "")
     raise OptionError(f"{option} {text!r}: no such column; the columns are {shown}", path)
+
+
+def _shown(value: Any) -> str:
+    """A cell or name for a one-line message: as it is, or quoted and escaped when not printable."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
 
 
 def _sort_key(value: str) -> tuple:
@@ -408,7 +414,8 @@ def _category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown:
     """Index of each cell's category; -1 (an all-zero one-hot row) for missing and ignored unseen ones."""
     categories = entry["categories"]
     index = {c: i for i, c in enumerate(categories)}
-    uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+    # As Python strings: numpy's fixed-width ones would drop trailing NULs and merge cells.
+    uniques, inverse = np.unique(np.array([str(v) for v in values], dtype=object), return_inverse=True)
     codes = np.array([index.get(u, -1) for u in uniques], dtype=np.int64)[inverse.reshape(-1)]
     codes[nulls] = -1
     unseen = (codes < 0) & ~nulls
@@ -418,10 +425,10 @@ def _category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown:
             where = line_of(src, dialect, entry["name"], set(values_unseen))
             at = f"line {where.line}, " if where else ""
             raise InputError(f"{at}column {entry['name']!r}: category {values_unseen[0]!r} was not seen when the "
-                             f"state was fitted (known: {', '.join(map(str, categories[:10]))})", src,
+                             f"state was fitted (known: {', '.join(map(_shown, categories[:10]))})", src,
                              hint="--unknown ignore encodes unseen categories as all-zero rows")
         warnings.append(f"column {entry['name']!r}: {int(unseen.sum())} row(s) with unseen categories "
-                        f"({', '.join(values_unseen[:5])}) encoded as all-zero rows")
+                        f"({', '.join(map(_shown, values_unseen[:5]))}) encoded as all-zero rows")
     return codes
 
 
