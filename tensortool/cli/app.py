@@ -49,4 +49,6 @@ app.command("bench")(bench)
 
 
 def main() -> None:
-    app()
+    from . import main as run  # with the signal handling
+
+    run()
