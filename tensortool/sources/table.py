@@ -8,8 +8,9 @@ dict, which ``--state`` applies to another file unchanged (``table_state``).
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ def _floats(col) -> np.ndarray:
 
         col = pc.fill_null(col, 0)
     if not pa.types.is_floating(col.type) or pa.types.is_float16(col.type):
-        col = col.cast(pa.float64())
+        col = col.cast(pa.float64(), safe=False)  # integers past 2^53: the nearest double, as a float parse gives
     return col.to_numpy()
 
 
@@ -151,9 +152,10 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
         saved_target = (fitted["target"] or {}).get("name")
         if target is not None and str(target) != saved_target:
             raise OptionError(f"--target {target}: the state's target is {saved_target!r}; leave --target out")
-        return _load(src, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
-                     layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
-                     encoding=encoding, dtype=dtype, state_path=None if isinstance(state, dict) else str(state))
+        with _read_errors(src):
+            return _load(src, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
+                         layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
+                         encoding=encoding, dtype=dtype, state_path=None if isinstance(state, dict) else str(state))
     normalize = normalize or "none"
     missing = missing or "error"
     if normalize not in NORMALIZE:
@@ -172,9 +174,25 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
             "categorical": list(categorical), "target_kind": target_kind, "num_classes": num_classes,
             "normalize": normalize, "ddof": 1 if unbiased else 0, "na": list(na), "missing": missing,
             "dtype": dtype}
-    return _load(src, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
-                 layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
-                 encoding=encoding, dtype=dtype, state_path=None)
+    with _read_errors(src):
+        return _load(src, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
+                     layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
+                     encoding=encoding, dtype=dtype, state_path=None)
+
+
+@contextmanager
+def _read_errors(src: Path) -> Iterator[None]:
+    """What pyarrow raises on a file it cannot take, and running out of memory, as one line naming the file."""
+    try:
+        yield
+    except MemoryError:
+        raise InputError("not enough memory to load this table", src,
+                         hint="select fewer columns with --columns, or split the file") from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith("pyarrow"):
+            raise
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"cannot read: {text}", src) from None
 
 
 def _roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, time_col) -> dict[str, Any]:

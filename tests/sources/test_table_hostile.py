@@ -36,3 +36,10 @@ def test_unseen_categories_with_newlines_keep_errors_on_one_line(tmp_path):
     assert "\n" not in str(info.value)
     warned = load_csv(test, state=state, unknown="ignore").meta["warnings"]
     assert all("\n" not in w for w in warned)
+
+
+def test_integers_past_2_53_become_the_nearest_double(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('c,x,y\na,1,11111111111100085\n"b",2,3\n')  # a text column: pyarrow, not the C parser
+    bundle = load_csv(path, target="y", dtype="float64", target_kind="regression", categorical=["c"])
+    assert bundle["target"].tolist() == [float(11111111111100085), 3.0]
