@@ -43,3 +43,23 @@ def test_integers_past_2_53_become_the_nearest_double(tmp_path):
     path.write_text('c,x,y\na,1,11111111111100085\n"b",2,3\n')  # a text column: pyarrow, not the C parser
     bundle = load_csv(path, target="y", dtype="float64", target_kind="regression", categorical=["c"])
     assert bundle["target"].tolist() == [float(11111111111100085), 3.0]
+
+
+def test_a_field_longer_than_the_readers_blocks_is_one_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,b\n1,2\n" + b"1" * 20_000_000 + b",2\n")  # pyarrow: "straddles two blocks"
+    with pytest.raises(InputError) as info:
+        load_csv(path)
+    assert "line 3" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_header_wider_than_the_sniffed_block_is_never_misread(tmp_path):
+    path = tmp_path / "t.csv"
+    width = 20_000  # a header of ~128 KB
+    path.write_text(",".join(f"c{i}" for i in range(width)) + "\n" + ",".join(["1"] * width) + "\n")
+    try:
+        bundle = load_csv(path)
+    except InputError as exc:
+        assert "line 1" in str(exc) and "\n" not in str(exc)
+    else:
+        assert bundle["features"].shape == (1, width)
