@@ -8,6 +8,7 @@ with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -138,7 +139,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     """
     removed = []
     try:
-        candidates = list(out.parent.glob(f".{glob_escape(out.name)}.*.tmp"))
+        candidates = list(out.parent.glob(f".{glob.escape(out.name)}.*.tmp"))
     except OSError:
         return removed
     for path in candidates:
@@ -158,12 +159,6 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
         except OSError:
             pass
     return removed
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 def _place(tmp: Path, out: Path, force: bool) -> None:
