@@ -51,4 +51,6 @@ app.command("bench")(bench)
 
 
 def main() -> None:
-    app()
+    from . import main as run  # with the signal handling
+
+    run()

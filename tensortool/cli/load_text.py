@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.text import CHARSETS, DEFAULT_MAX_BYTES, LEVELS, UNITS, write_vocab
+from ..sources.text import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS, write_vocab
 from ..sources.text import load_text as load_texts
 from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
 from . import render
@@ -34,7 +34,9 @@ def load_text(
     one_hot: Annotated[bool, typer.Option("--one-hot", help="Add a dense one-hot 'onehot' (float32 N×L×V).")] = False,
     sparse: Annotated[bool, typer.Option("--sparse", help="Add 'onehot' as a sparse COO tensor (.pt output only).")] = False,
     max_bytes: Annotated[int, typer.Option("--max-bytes", min=1,
-        help="Refuse a dense one-hot larger than this many bytes.")] = DEFAULT_MAX_BYTES,
+        help="Refuse a dense one-hot, or padded tokens + mask, larger than this many bytes.")] = DEFAULT_MAX_BYTES,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1,
+        help="Refuse inputs of more tokens than this (each costs ~60 bytes while read).")] = DEFAULT_MAX_TOKENS,
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is removed.")] = "utf-8",
     errors: Annotated[Literal["strict", "replace"], typer.Option(
         help="Undecodable bytes: an error with the byte offset, or U+FFFD.")] = "strict",
@@ -54,7 +56,7 @@ def load_text(
         started = time.perf_counter()
         bundle = load_texts(paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit,
                             min_freq=min_freq, max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot,
-                            sparse=sparse, max_bytes=max_bytes, encoding=encoding, errors=errors,
+                            sparse=sparse, max_bytes=max_bytes, max_tokens=max_tokens, encoding=encoding, errors=errors,
                             on_plan=render.note)
         if output is not None:
             write_bundle(bundle, output, force=force, inputs=paths)

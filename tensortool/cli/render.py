@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ..bundle import Bundle, summarize
 from ..errors import TensortoolError, UsageError
+from .signals import exit_status, on_signal, received  # noqa: F401  (on_signal: for tests)
 
 MAX_CHANNEL_ROWS = 16  # longer per-channel lists (a wide table's columns) are cut in the terminal
 
@@ -44,8 +45,11 @@ def guard() -> Iterator[None]:
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         stderr.print("[bold red]interrupted[/]")
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_status()) from None
     except Exception as exc:  # a bug: still one line, with the way to see more
+        if received() is not None:  # an interrupt that a library turned into another error
+            stderr.print("[bold red]interrupted[/]")
+            raise typer.Exit(exit_status()) from None
         if debug:
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

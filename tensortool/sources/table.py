@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import codecs
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -42,8 +43,14 @@ def _resolve(spec: str | int, names: Sequence[str], path: Path, option: str) -> 
         if -len(names) <= i < len(names):
             return names[i]
         raise OptionError(f"{option} {text}: the file has {len(names)} columns (0..{len(names) - 1})", path)
-    shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+    shown = ", ".join(map(_shown, names[:12])) + (", …" if len(names) > 12 else "")
     raise OptionError(f"{option} {text!r}: no such column; the columns are {shown}", path)
+
+
+def _shown(value: Any) -> str:
+    """A cell or name for a one-line message: as it is, or quoted and escaped when not printable."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
 
 
 def _sort_key(value: str) -> tuple:
@@ -75,7 +82,7 @@ def _floats(col) -> np.ndarray:
 
         col = pc.fill_null(col, 0)
     if not pa.types.is_floating(col.type) or pa.types.is_float16(col.type):
-        col = col.cast(pa.float64())
+        col = col.cast(pa.float64(), safe=False)  # integers past 2^53: the nearest double, as a float parse gives
     return col.to_numpy()
 
 
@@ -159,9 +166,11 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
         saved_target = (fitted["target"] or {}).get("name")
         if target is not None and str(target) != saved_target:
             raise OptionError(f"--target {target}: the state's target is {saved_target!r}; leave --target out")
-        return _open_and_load(src, reading, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
-                     layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
-                     encoding=encoding, dtype=dtype, state_path=None if isinstance(state, dict) else str(state))
+        with _read_errors(src):
+            return _open_and_load(src, reading, fitted, None, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown,
+                                  period=period, layout=layout, time_col=time_col, pad=pad, delimiter=delimiter,
+                                  header=header, encoding=encoding, dtype=dtype,
+                                  state_path=None if isinstance(state, dict) else str(state))
     normalize = normalize or "none"
     missing = missing or "error"
     if normalize not in NORMALIZE:
@@ -180,9 +189,25 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
             "categorical": list(categorical), "target_kind": target_kind, "num_classes": num_classes,
             "normalize": normalize, "ddof": 1 if unbiased else 0, "na": list(na), "missing": missing,
             "dtype": dtype}
-    return _open_and_load(src, reading, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown, period=period,
-                 layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header,
-                 encoding=encoding, dtype=dtype, state_path=None)
+    with _read_errors(src):
+        return _open_and_load(src, reading, None, plan, one_hot=one_hot, skip_bad=skip_bad, unknown=unknown,
+                              period=period, layout=layout, time_col=time_col, pad=pad, delimiter=delimiter,
+                              header=header, encoding=encoding, dtype=dtype, state_path=None)
+
+
+@contextmanager
+def _read_errors(src: Path) -> Iterator[None]:
+    """What pyarrow raises on a file it cannot take, and running out of memory, as one line naming the file."""
+    try:
+        yield
+    except MemoryError:
+        raise InputError("not enough memory to load this table", src,
+                         hint="select fewer columns with --columns, or split the file") from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith("pyarrow"):
+            raise
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"cannot read: {text}", src) from None
 
 
 def _open_and_load(src: Path, reading: dict, fitted: dict | None, plan: dict | None, *, delimiter: str | None,
@@ -452,7 +477,8 @@ def _category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown:
     """Index of each cell's category; -1 (an all-zero one-hot row) for missing and ignored unseen ones."""
     categories = entry["categories"]
     index = {c: i for i, c in enumerate(categories)}
-    uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+    # As Python strings: numpy's fixed-width ones would drop trailing NULs and merge cells.
+    uniques, inverse = np.unique(np.array([str(v) for v in values], dtype=object), return_inverse=True)
     codes = np.array([index.get(u, -1) for u in uniques], dtype=np.int64)[inverse.reshape(-1)]
     codes[nulls] = -1
     unseen = (codes < 0) & ~nulls
@@ -462,10 +488,10 @@ def _category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown:
             where = line_of(src, dialect, entry["name"], set(values_unseen))
             at = f"line {where.line}, " if where else ""
             raise InputError(f"{at}column {entry['name']!r}: category {values_unseen[0]!r} was not seen when the "
-                             f"state was fitted (known: {', '.join(map(str, categories[:10]))})", src,
+                             f"state was fitted (known: {', '.join(map(_shown, categories[:10]))})", src,
                              hint="--unknown ignore encodes unseen categories as all-zero rows")
         warnings.append(f"column {entry['name']!r}: {int(unseen.sum())} row(s) with unseen categories "
-                        f"({', '.join(values_unseen[:5])}) encoded as all-zero rows")
+                        f"({', '.join(map(_shown, values_unseen[:5]))}) encoded as all-zero rows")
     return codes
 
 

@@ -80,7 +80,7 @@ def _read(data: mmap.mmap, dialect: Dialect, columns: Sequence[str], float32: Se
     kinds = bytes(4 if name in float32 else 8 if name in wanted else 0 for name in dialect.names)
     parsed = [name for name in dialect.names if name in wanted]
     parts = _parts(data, start)
-    if not parts:  # a header and nothing else
+    if not parts:  # a header and no rows
         return None
     # One buffer per parsed column, each part writing its rows at its own offset. A row takes at
     # least a byte per delimiter and per parsed cell (skipped cells may be empty), so these

@@ -67,6 +67,9 @@ def _head_lines(path: Path, encoding: str) -> list[str]:
             raise InputError(f"not valid {encoding} text (byte offset {exc.start} of the first block)", path,
                              hint="give the file's encoding with --encoding, e.g. latin-1") from None
     lines = text.splitlines()
+    if len(text) == SNIFF_BYTES and len(lines) == 1:  # its names would be cut short
+        raise InputError(f"line 1: longer than {SNIFF_BYTES // 1024} KiB, more than the first block that is "
+                         "read to find the delimiter, header and column names", path)
     if len(text) == SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut in the middle
     return lines[: SNIFF_LINES * 2]
@@ -162,6 +165,8 @@ def records(path: Path, dialect: Dialect) -> Iterator[tuple[int, list[str]]]:
         except UnicodeDecodeError:
             raise InputError(f"not valid {dialect.encoding} text near line {last + 1}", path,
                              hint="give the file's encoding with --encoding") from None
+        except csv.Error as exc:  # e.g. a field past the csv module's size limit
+            raise InputError(f"line {last + 1}: {exc}", path) from None
 
 
 @dataclass(frozen=True)

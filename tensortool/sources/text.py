@@ -27,6 +27,10 @@ LEVELS = ("char", "word")
 UNITS = ("file", "line", "paragraph")
 CHARSETS = ("ascii", "corpus")
 DEFAULT_MAX_BYTES = 1 << 30
+# Each token held while reading costs up to ~60 bytes of Python objects: 2^24 of them ≈ 1 GB.
+DEFAULT_MAX_TOKENS = 1 << 24
+_CHUNK = 1 << 20  # a long sample is tokenized this many characters at a time, cut at whitespace
+_SPACE = re.compile(r"\s")
 _DASHES = re.compile(r"-{2,}|[\u2012\u2013\u2014\u2015\u2E3A\u2E3B]")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
@@ -95,6 +99,53 @@ def split_units(text: str, unit: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def _units_with_lines(text: str, unit: str):
+    """(1-based line of the sample's first character, sample) for each sample of :func:`split_units`."""
+    if unit == "line":
+        for i, part in enumerate(text.split("\n")):
+            if part.strip():
+                yield i + 1, part.strip()
+        return
+    bounds = [0] + [x for m in _PARAGRAPH.finditer(text) for x in m.span()] + [len(text)] if unit == "paragraph" \
+        else [0, len(text)]
+    line, at = 1, 0
+    for start, stop in zip(bounds[::2], bounds[1::2]):
+        part = text[start:stop]
+        if part.strip():
+            first = start + len(part) - len(part.lstrip())
+            line += text.count("\n", at, first)
+            at = first
+            yield line, part.strip()
+
+
+def _sample_tokens(part: str, *, level: str, lower: bool, strip_punct: bool, room: int, path: Path,
+                   line: int, limit: int) -> list[str]:
+    """The tokens of one sample, refused as soon as they pass ``room`` (tokens left under ``limit``)."""
+    def refuse() -> InputError:
+        return InputError(f"line {line}: more than {limit:,} tokens (--max-tokens) by this sample "
+                          f"({len(part):,} characters)", path,
+                          hint="raise --max-tokens, or split the input into smaller files")
+
+    if level == "char":
+        if len(part) > room:  # one token per character: known before any list is built
+            raise refuse()
+        return char_tokens(part, lower=lower)
+    out: list[str] = []
+    start = 0
+    while start < len(part):
+        stop = start + _CHUNK
+        if stop < len(part):  # words never span whitespace, so the pieces tokenize as the whole
+            space = _SPACE.search(part, stop)
+            stop = space.start() if space else len(part)
+        else:
+            stop = len(part)
+        out.extend(word_tokens(part[start:stop], lower=lower, strip_punct=strip_punct))
+        if len(out) > room:
+            raise refuse()
+        start = stop
+    return out
+
+
 def build_vocab(counts: Counter, *, min_freq: int = 1, max_vocab: int | None = None) -> list[str]:
     """``<pad>``, ``<unk>``, then tokens by descending count, ties in code-point order.
 
@@ -131,12 +182,14 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
               lower: bool = True, strip_punct: bool = True, unit: str = "line", min_freq: int = 1,
               max_vocab: int | None = None, vocab: str | Path | dict | None = None, max_len: int | None = None,
               one_hot: bool = False, sparse: bool = False, max_bytes: int = DEFAULT_MAX_BYTES,
-              encoding: str = "utf-8", errors: str = "strict",
+              max_tokens: int = DEFAULT_MAX_TOKENS, encoding: str = "utf-8", errors: str = "strict",
               on_plan: Callable[[str], None] | None = None) -> Bundle:
     """Text → ``tokens`` (int64 N×L, padded with 0 = ``<pad>``), ``lengths`` (N) and ``mask`` (bool N×L).
 
     ``one_hot`` adds a dense ``onehot`` (float32 N×L×V), refused above ``max_bytes``; ``sparse``
-    adds it as a sparse COO tensor instead. ``on_plan`` hears the one-hot size before any allocation.
+    adds it as a sparse COO tensor instead. Inputs of more than ``max_tokens`` tokens, and padded
+    ``tokens`` + ``mask`` (9 bytes per N×L cell) above ``max_bytes``, are refused before the memory
+    is taken (an ``InputError`` naming the file and line). ``on_plan`` hears the one-hot size before any allocation.
 
     >>> b = load_text("samples/text/pride-and-prejudice-ch1.txt", unit="paragraph")  # doctest: +SKIP
     >>> b["tokens"].shape, b.meta["vocab"]["tokens"][:4]  # doctest: +SKIP
@@ -149,6 +202,8 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
                                  ("errors", errors, ("strict", "replace"))):
         if value not in choices:
             raise OptionError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
+    if max_tokens < 1 or max_bytes < 1:
+        raise OptionError("--max-tokens and --max-bytes must be ≥ 1")
     if max_len is not None and max_len < 1 or min_freq < 1 or max_vocab is not None and max_vocab < 3:
         raise UsageError("--max-len and --min-freq must be ≥ 1, --max-vocab ≥ 3 (two specials and a token)")
     if one_hot and sparse:
@@ -161,12 +216,17 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
 
     samples: list[list[str]] = []
     sources: list[str] = []
+    lines: list[int] = []
+    total = 0
     for path in files:
-        for part in split_units(read_text(path, encoding=encoding, errors=errors), unit):
-            tokens = char_tokens(part, lower=lower) if level == "char" else word_tokens(part, lower=lower, strip_punct=strip_punct)
+        for line, part in _units_with_lines(read_text(path, encoding=encoding, errors=errors), unit):
+            tokens = _sample_tokens(part, level=level, lower=lower, strip_punct=strip_punct, room=max_tokens - total,
+                                    path=path, line=line, limit=max_tokens)
             if tokens:  # a line of only punctuation has no tokens: not a sample
                 samples.append(tokens)
                 sources.append(str(path))
+                lines.append(line)
+                total += len(tokens)
     if not samples:
         raise InputError("no tokens in the input", files[0])
 
@@ -183,6 +243,20 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
 
     lengths = [min(len(s), max_len) if max_len else len(s) for s in samples]
     n, width, size = len(samples), max(lengths), len(vocab_tokens)
+    onehot_bytes = n * width * size * 4
+    if one_hot:  # said (and checked) first: it is the larger
+        plan = f"dense one-hot {n}×{width}×{size} float32 = {_human(onehot_bytes)}"
+        if on_plan:
+            on_plan(plan)
+        if onehot_bytes > max_bytes:
+            raise OptionError(f"{plan}, above --max-bytes {_human(max_bytes)}; the index form 'tokens' "
+                              f"({_human(n * width * 8)}) with nn.Embedding({size}, dim) holds the same information",
+                              hint="drop --one-hot, use --sparse, raise --max-bytes, or shorten with --max-len")
+    if n * width * 9 > max_bytes:  # every sample is padded to the longest: int64 tokens + bool mask
+        longest = lengths.index(width)
+        raise InputError(f"line {lines[longest]}: padding {n:,} samples to this one's {width:,} tokens takes "
+                         f"{_human(n * width * 9)}, above --max-bytes {_human(max_bytes)}", sources[longest],
+                         hint="shorten with --max-len, or raise --max-bytes")
     tokens = torch.zeros(n, width, dtype=torch.int64)
     unknown = 0
     for i, (sample, length) in enumerate(zip(samples, lengths)):
@@ -196,15 +270,7 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
     if unknown:
         what = "non-ASCII characters mapped to 0, as the tutorial does" if ascii_chars else f"tokens mapped to {UNK}"
         warnings.append(f"{unknown} {what}")
-    onehot_bytes = n * width * size * 4
     if one_hot:
-        plan = f"dense one-hot {n}×{width}×{size} float32 = {_human(onehot_bytes)}"
-        if on_plan:
-            on_plan(plan)
-        if onehot_bytes > max_bytes:
-            raise OptionError(f"{plan}, above --max-bytes {_human(max_bytes)}; the index form 'tokens' "
-                              f"({_human(n * width * 8)}) with nn.Embedding({size}, dim) holds the same information",
-                              hint="drop --one-hot, use --sparse, raise --max-bytes, or shorten with --max-len")
         dense = torch.zeros(n, width, size, dtype=torch.float32)
         dense.scatter_(2, tokens.unsqueeze(2), 1.0)
         dense.mul_(mask.unsqueeze(2))  # padding positions are all-zero rows

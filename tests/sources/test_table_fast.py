@@ -8,7 +8,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 import tensortool.sources.table_fast as table_fast
-from tensortool import load_csv
+from tensortool import InputError, load_csv
 from tensortool.sources.table_read import sniff
 
 
@@ -186,3 +186,15 @@ def test_a_numeric_missing_marker_turns_the_fast_path_off(tmp_path):
     path.write_text("a,b\n1,2\n-999,4\n5,6\n")
     bundle = load_csv(path, na=["-999"], missing="mean")
     assert bundle["features"][1, 0].item() == 3.0  # the mean of 1 and 5: -999 was read as missing
+
+
+@pytest.mark.parametrize("data", [b"a,b\n", b"a,b", b".\x00\n", b"a\r\n"])
+def test_a_header_with_no_rows_is_not_a_crash(tmp_path, data):
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    dialect = sniff(path)
+    if dialect.header:
+        assert table_fast.read_plain_numeric(path, dialect, columns=list(dialect.names), float32=(),
+                                             missing=[""]) is None
+    with pytest.raises(InputError):
+        load_csv(path)

@@ -128,3 +128,38 @@ def test_bom_and_undecodable_bytes(tmp_path):
         load_text(bad)
     assert "caf\ufffd" in load_text(bad, errors="replace").meta["vocab"]["tokens"]
     assert "café" in load_text(bad, encoding="latin-1").meta["vocab"]["tokens"]
+
+
+def test_a_huge_line_is_refused_up_front_with_its_line(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "one-line.txt"
+    path.write_bytes(b"first line\n" + b"ab " * 700_000 + b"\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as info:
+            load_text(path, max_tokens=100_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert str(path) in message and "line 2" in message and "\n" not in message
+    # Refused after at most one chunk of tokens, not after building 1.5M token strings.
+    assert peak < 45e6, peak
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_too_many_tokens_in_total_is_refused(tmp_path, level):
+    path = tmp_path / "many.txt"
+    path.write_text("a b c d\n" * 2000)
+    with pytest.raises(InputError, match=r"line \d+"):
+        load_text(path, level=level, max_tokens=5000)
+    assert load_text(path, level=level, max_tokens=20000)["tokens"].shape[0] == 2000
+
+
+def test_padding_to_one_long_line_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "ragged.txt"
+    path.write_text("x\n" * 3000 + "y " * 5000 + "\n")
+    with pytest.raises(InputError, match=r"line 3001.*--max-len"):
+        load_text(path, max_bytes=10_000_000)  # 3001 x 5000 x 9 bytes of tokens and mask
+    assert load_text(path, max_bytes=10_000_000, max_len=100)["tokens"].shape == (3001, 100)
