@@ -20,6 +20,7 @@ from .table_open import WHITESPACE, original_line
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 64 * 1024
+HEADER_MAX_BYTES = 64 * 1024 * 1024  # a first line longer than this (a million+ columns) is refused
 SNIFF_LINES = 20
 
 
@@ -60,23 +61,34 @@ def open_text(path: Path, encoding: str) -> io.TextIOWrapper:
 
 
 def _head_lines(path: Path, encoding: str) -> list[str]:
+    """The first lines, whole: a wide table's header may be longer than one block."""
     with open_text(path, encoding) as fh:
         try:
             text = fh.read(SNIFF_BYTES)
+            full = len(text) == SNIFF_BYTES
+            while full and text.count("\n", 0, len(text)) < 2 and len(text) < HEADER_MAX_BYTES:
+                more = fh.read(len(text))  # doubling: a 5 MB header takes a few reads
+                text += more
+                full = len(more) > 0
         except UnicodeDecodeError as exc:
             raise InputError(f"not valid {encoding} text (byte offset {exc.start} of the first block)", path,
                              hint="give the file's encoding with --encoding, e.g. latin-1") from None
     lines = text.splitlines()
-    if len(text) == SNIFF_BYTES and len(lines) == 1:  # its names would be cut short
-        raise InputError(f"line 1: longer than {SNIFF_BYTES // 1024} KiB, more than the first block that is "
-                         "read to find the delimiter, header and column names", path)
-    if len(text) == SNIFF_BYTES and len(lines) > 1:
+    if full and len(lines) == 1:  # its names would be cut short
+        raise InputError(f"line 1: longer than {HEADER_MAX_BYTES // 2**20} MiB, more than is read to find "
+                         "the delimiter, header and column names", path)
+    if full and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut in the middle
     return lines[: SNIFF_LINES * 2]
 
 
 def _head_rows(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
-    rows = [row for row in csv.reader(_head_lines(path, encoding), delimiter=delimiter) if row]
+    """The first rows split on ``delimiter``; none when a field passes the csv module's size limit
+    (a wide header split on the wrong candidate is one huge field)."""
+    try:
+        rows = [row for row in csv.reader(_head_lines(path, encoding), delimiter=delimiter) if row]
+    except csv.Error:
+        return []
     return rows[:SNIFF_LINES]
 
 

@@ -53,13 +53,25 @@ def test_a_field_longer_than_the_readers_blocks_is_one_line(tmp_path):
     assert "line 3" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_a_header_wider_than_the_sniffed_block_is_never_misread(tmp_path):
+def test_a_header_wider_than_the_sniffed_block_loads_like_numpy(tmp_path):
     path = tmp_path / "t.csv"
-    width = 20_000  # a header of ~128 KB
-    path.write_text(",".join(f"c{i}" for i in range(width)) + "\n" + ",".join(["1"] * width) + "\n")
-    try:
-        bundle = load_csv(path)
-    except InputError as exc:
-        assert "line 1" in str(exc) and "\n" not in str(exc)
-    else:
-        assert bundle["features"].shape == (1, width)
+    width = 20_000  # a header of ~128 KB, two sniffing blocks
+    rng = np.random.default_rng(0)
+    values = rng.integers(-1000, 1000, size=(3, width)).astype(np.float32) / 8
+    path.write_text(",".join(f"c{i}" for i in range(width)) + "\n"
+                    + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in values))
+    bundle = load_csv(path)
+    assert bundle.meta["columns"][-1] == f"c{width - 1}"
+    np.testing.assert_array_equal(bundle["features"].numpy(), np.loadtxt(path, delimiter=",", skiprows=1,
+                                                                          dtype=np.float32))
+
+
+def test_a_first_line_past_the_header_limit_is_refused(tmp_path, monkeypatch):
+    from tensortool.sources import table_read
+
+    monkeypatch.setattr(table_read, "HEADER_MAX_BYTES", 256 * 1024)
+    path = tmp_path / "t.csv"
+    path.write_text(",".join(f"c{i}" for i in range(60_000)) + "\n1\n")
+    with pytest.raises(InputError) as info:
+        load_csv(path)
+    assert "line 1" in str(info.value) and "\n" not in str(info.value)
