@@ -162,20 +162,19 @@ def _jpeg_size(head: bytes) -> tuple[int, int] | None:
 
 
 def _gif_pixels(head: bytes) -> tuple[str, int] | None:
-    """torchvision decodes every frame onto the logical screen: frames x screen pixels."""
+    """torchvision decodes every frame into one N×C×H×W tensor, a frame larger than the logical
+    screen widening it: frames × the widest × the tallest of screen and frames."""
     if len(head) < 13:
         return None
     width, height, flags = struct.unpack_from("<HHB", head, 6)
-    screen = width * height
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    frames, total, n = 0, 0, len(head)
+    frames, wide, tall, n = 0, width, height, len(head)
     while pos < n and head[pos] != 0x3B:
         if head[pos] == 0x2C:  # an image: descriptor, local colour table, LZW data
             if pos + 10 > n:
                 break
             fw, fh, fflags = struct.unpack_from("<4xHHB", head, pos + 1)
-            frames += 1
-            total += max(screen, fw * fh)
+            frames, wide, tall = frames + 1, max(wide, fw), max(tall, fh)
             pos += 10 + (3 << ((fflags & 7) + 1) if fflags & 0x80 else 0) + 1
         elif head[pos] == 0x21:
             pos += 2
@@ -184,8 +183,8 @@ def _gif_pixels(head: bytes) -> tuple[str, int] | None:
         while pos < n and head[pos]:  # data sub-blocks
             pos += head[pos] + 1
         pos += 1
-    text = f"{width}x{height} GIF" + (f" of {frames} frames" if frames > 1 else "")
-    return text, max(total, screen)
+    text = f"{wide}x{tall} GIF" + (f" of {frames} frames" if frames > 1 else "")
+    return text, max(frames, 1) * wide * tall
 
 
 def _webp_size(head: bytes) -> tuple[int, int] | None:
