@@ -20,7 +20,7 @@ from ._version import __version__
 from .bundle import channel_dim as channel_dim_of
 from .errors import InputError, OptionError, UsageError
 from .moments import IntegerSums, Moments, PixelSums
-from .sources.image import ImageOptions, Progress, iter_images
+from .sources.image import DEFAULT_MAX_PIXELS, ImageOptions, Progress, iter_images
 from .sources.image_files import find_images
 from .tensorfile import read_bundle
 
@@ -116,8 +116,11 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
                   resize: Sequence[int] | None = None, center_crop: Sequence[int] | None = None,
                   raw: bool = False, workers: int | None = None, skip_bad: bool = False,
                   shard: tuple[int, int] | str | None = None, key: str | None = None,
-                  channel_dim: int | None = None, progress: Progress | None = None) -> DatasetStats:
+                  channel_dim: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  progress: Progress | None = None) -> DatasetStats:
     """Per-channel statistics of images (as load-image would read them) or of tensor files.
+
+    ``max_pixels``: an image with more pixels is refused from its header (0: no limit).
 
     >>> s = dataset_stats("samples/images")  # doctest: +SKIP
     >>> s.to_json()["mean"], s.normalize_line()  # doctest: +SKIP
@@ -138,7 +141,7 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
     if key is not None or channel_dim is not None:
         raise OptionError("--key and --channel-dim apply to tensor files, not images")
     return _image_stats(paths, ImageOptions(mode, tuple(resize) if resize else None,
-                                            tuple(center_crop) if center_crop else None),
+                                            tuple(center_crop) if center_crop else None, max_pixels),
                         raw=raw, workers=workers, skip_bad=skip_bad, shard=shard, progress=progress)
 
 

@@ -12,8 +12,9 @@ from ..preview import write_preview
 from ..shaping import DTYPES, LAYOUTS
 from ..sources.image import load_images
 from ..tensorfile import check_output, check_tensor_output, write_bundle
+from ..sources.image_decode import DEFAULT_MAX_PIXELS
 from . import render
-from .options import CenterCrop, Force, Json, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
+from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
 
 
 def load_image(
@@ -37,6 +38,7 @@ def load_image(
         help="Add labels_onehot (float32 N×K) for an ImageFolder tree.")] = False,
     workers: Workers = None,
     skip_bad: SkipBad = False,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
     output: Output = None,
@@ -56,7 +58,7 @@ def load_image(
         with render.progress("decoding", quiet) as on_progress:
             bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
                                  normalize=normalize, resize=resize_size, center_crop=crop_size,
-                                 one_hot=one_hot, workers=workers, skip_bad=skip_bad,
+                                 one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
                                  progress=on_progress)
         if output is not None:
             write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])

@@ -26,6 +26,9 @@ CenterCrop = Annotated[Optional[str], typer.Option("--center-crop", help="H,W (o
 Workers = Annotated[Optional[int], typer.Option(min=1, help=(
     "Decoding threads (default: all cores; one for tiny files, where it is faster). "
     "The result is identical whatever the number."))]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", min=0, help=(
+    "Refuse an image with more pixels than this, read from its header before decoding "
+    "(a GIF counts every frame); 0: no limit. The default is Pillow's decompression-bomb limit."))]
 SkipBad = Annotated[bool, typer.Option("--skip-bad",
     help="Skip corrupt or non-image files and list them, instead of failing.")]
 

@@ -12,8 +12,9 @@ import typer
 from ..errors import OutputError
 from ..stats import dataset_stats, merge_stats
 from ..tensorfile import atomic_write, check_output
+from ..sources.image_decode import DEFAULT_MAX_PIXELS
 from . import render
-from .options import CenterCrop, Force, Json, Mode, Quiet, Resize, SkipBad, Workers, sizes
+from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
 
 
 def stats(
@@ -36,6 +37,7 @@ def stats(
              "4-D/5-D and 2-D, 0 for 3-D; -1 allowed).")] = None,
     workers: Workers = None,
     skip_bad: SkipBad = False,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
         help="Write the stats JSON (read by `load-image --normalize`, merged by `stats merge`).")] = None,
     force: Force = False,
@@ -59,7 +61,8 @@ def stats(
             with render.progress("images", quiet) as on_progress:
                 result = dataset_stats(sources, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
                                        workers=workers, skip_bad=skip_bad, shard=shard, key=key,
-                                       channel_dim=channel_dim, progress=on_progress)
+                                       channel_dim=channel_dim, max_pixels=max_pixels,
+                                       progress=on_progress)
         doc = result.to_json(unbiased=unbiased)
         if output is not None:
             text = json.dumps(doc, indent=2) + "\n"

@@ -23,7 +23,7 @@ from ..bundle import Bundle
 from ..cores import usable_cores
 from ..errors import InputError, OptionError, UsageError
 from ..shaping import DTYPES, LAYOUTS, Normalization, convert_into, one_hot as make_one_hot, parse_normalization
-from .image_decode import decode_image
+from .image_decode import DEFAULT_MAX_PIXELS, decode_image
 from .image_files import ImageSet, find_images
 
 MODES = ("rgb", "gray", "rgba", "unchanged")
@@ -37,15 +37,20 @@ class ImageOptions:
 
     ``resize``: ``(n,)`` sets the shorter side to n keeping the aspect, ``(h, w)`` an exact
     size; both with torchvision's antialiased bilinear resize. ``center_crop``: ``(h, w)``.
+    ``max_pixels``: refuse an image with more pixels than this (read from its header, before
+    decoding; a GIF counts every frame); 0 for no limit. The default is Pillow's.
     """
 
     mode: str = "rgb"
     resize: tuple[int, ...] | None = None
     center_crop: tuple[int, int] | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise OptionError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 0:
+            raise OptionError(f"--max-pixels {self.max_pixels!r}: expected a whole number >= 0 (0: no limit)")
         for name, size, lengths in (("resize", self.resize, (1, 2)), ("center-crop", self.center_crop, (2,))):
             if size is not None and (len(size) not in lengths or any(int(s) < 1 for s in size)):
                 raise OptionError(f"--{name} {size!r}: expected positive sizes (H,W{' or N' if name == 'resize' else ''})")
@@ -71,14 +76,19 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
     >>> read_image("samples/special/gray.png", ImageOptions(mode="rgb")).shape  # doctest: +SKIP
     torch.Size([3, 48, 64])
     """
-    img = decode_image(_read_bytes(Path(path)), options.mode, path)
+    img = decode_image(_read_bytes(Path(path)), options.mode, path, options.max_pixels)
     if options.resize is not None or options.center_crop is not None:
         import torchvision.transforms.v2.functional as F  # 0.2 s to import: only when needed
 
-        if options.resize is not None:
-            img = F.resize(img, list(options.resize), antialias=True)
-        if options.center_crop is not None:
-            img = F.center_crop(img, list(options.center_crop))
+        try:
+            if options.resize is not None:
+                img = F.resize(img, list(options.resize), antialias=True)
+            if options.center_crop is not None:
+                img = F.center_crop(img, list(options.center_crop))
+        except (RuntimeError, ValueError) as exc:  # e.g. a 1-pixel-wide image resized by its short side
+            raise InputError(f"cannot resize or crop this {img.shape[1]}x{img.shape[2]} image: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+                             path) from None
     return img
 
 
@@ -232,12 +242,13 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
                 normalize: str | Normalization | None = None,
                 resize: Sequence[int] | None = None, center_crop: Sequence[int] | None = None,
                 one_hot: bool = False, workers: int | None = None, skip_bad: bool = False,
-                progress: Progress | None = None) -> Bundle:
+                max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> Bundle:
     """Load image files, folders, glob patterns or an ImageFolder tree into one tensor.
 
     The batch is ``images`` (N×C×H×W by default); an ImageFolder tree adds ``labels``
     (int64) and, with ``one_hot``, ``labels_onehot`` (float32 N×K). Floats are scaled to
-    [0, 1] by bit depth unless ``scale=False``; uint8 keeps raw values.
+    [0, 1] by bit depth unless ``scale=False``; uint8 keeps raw values. An image of more than
+    ``max_pixels`` pixels (0: no limit) is refused from its header, before it is decoded.
 
     >>> b = load_images("samples/images", resize=[64], center_crop=[64, 64])  # doctest: +SKIP
     >>> b["images"].shape, b.meta["class_names"]  # doctest: +SKIP
@@ -260,7 +271,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
                           f"images are {'scaled to [0,1]' if do_scale else 'raw (--no-scale)'}",
                           hint="drop --no-scale" if not do_scale else "add --no-scale")
     options = ImageOptions(mode, tuple(int(v) for v in resize) if resize else None,
-                           tuple(int(v) for v in center_crop) if center_crop else None)
+                           tuple(int(v) for v in center_crop) if center_crop else None, max_pixels)
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1")
 
