@@ -50,7 +50,7 @@ class ImageOptions:
         if self.mode not in MODES:
             raise OptionError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 0:
-            raise OptionError(f"--max-pixels {self.max_pixels!r}: expected a whole number >= 0 (0: no limit)")
+            raise UsageError(f"--max-pixels {self.max_pixels!r}: expected a whole number >= 0 (0: no limit)")
         for name, size, lengths in (("resize", self.resize, (1, 2)), ("center-crop", self.center_crop, (2,))):
             if size is not None and (len(size) not in lengths or any(int(s) < 1 for s in size)):
                 raise OptionError(f"--{name} {size!r}: expected positive sizes (H,W{' or N' if name == 'resize' else ''})")
