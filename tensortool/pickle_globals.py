@@ -224,8 +224,8 @@ def plain_class_problem(obj: Any) -> str | None:
             if name in ("_missing_",) and is_enum:
                 return f"{klass.__qualname__} defines _missing_, which would run with a value from the file"
             dunder = name.startswith("__") and name.endswith("__")
-            if dunder and value is None:  # e.g. __hash__ = None
-                continue
+            if dunder and not callable(value) and not hasattr(type(value), "__get__"):
+                continue  # data: __hash__ = None, __slotnames__ (copyreg's cache), __match_args__
             if dunder:
                 if name in _GENERATED and (is_dataclass or is_tuple or is_enum) and _generated(value):
                     continue
@@ -234,7 +234,8 @@ def plain_class_problem(obj: Any) -> str | None:
                 return f"{klass.__qualname__} defines {name}, which unpickling or printing would call with values " \
                        "from the file"
             setter = getattr(type(value), "__set__", None) or getattr(type(value), "__delete__", None)
-            if setter is not None and type(value).__name__ not in ("member_descriptor", "getset_descriptor"):
+            if setter is not None and type(value).__name__ not in ("member_descriptor", "getset_descriptor",
+                                                                   "_tuplegetter"):
                 if isinstance(value, property) and value.fset is None and value.fdel is None:
                     continue
                 return f"{klass.__qualname__}.{name} is a property or descriptor with a setter, which unpickling " \

@@ -16,7 +16,7 @@ import torch
 from ..errors import InputError, OptionError, OutputError
 from ..tensorfile import atomic_write_many, check_output
 from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
-from ..pickle_load import resolve_global
+from ..pickle_globals import resolve_allowed
 from .filemap import FileMap
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
@@ -273,7 +273,7 @@ def own_mapping(t: torch.Tensor, files: FileMap) -> torch.Tensor:
 def _verify_pickle(path: Path, tree: Any, flat: Flat, src: Path, sources: list[Path],
                    allow_globals: Iterable[str]) -> None:
     """Reload with torch.load(weights_only=True) and compare the whole object, bit-exact, ties included."""
-    allowed = [argparse.Namespace] + [resolve_global(g, src) for g in allow_globals]
+    allowed = [argparse.Namespace, *resolve_allowed(list(allow_globals))]
     scratch = (_Scratch(), _Scratch())
     try:
         with torch.serialization.safe_globals(allowed):
