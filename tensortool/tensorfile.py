@@ -278,6 +278,9 @@ def _read_numpy(src: Path, *, single: bool) -> Bundle:
         raise InputError(f"not a readable numpy file: {_first_line(exc)}", src) from None
     except Exception as exc:  # a damaged header makes numpy's parser raise SyntaxError, TokenError, ...
         raise InputError(f"not a readable numpy file: {_first_line(exc)}", src) from None
+    for name, arr in arrays.items():
+        if not isinstance(arr, np.ndarray):  # an .npz member not named *.npy: numpy returns its bytes
+            raise InputError(f"member {str(name)[:100]!r} is not a .npy array", src)
     meta: dict[str, Any] = {}
     if "meta" in arrays and arrays["meta"].dtype.kind == "U" and arrays["meta"].ndim == 0:
         try:

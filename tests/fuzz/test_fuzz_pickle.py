@@ -238,3 +238,12 @@ def test_seeds_load(tmp_path):
         if name == "bare":  # torch reads a bare pickle as a legacy file's magic number: refused
             continue
         assert not isinstance(run_loader(_file(tmp_path, data)), Exception), name
+
+
+def test_npz_member_that_is_not_an_array(tmp_path):
+    """Found by fuzz/fuzz_pickle.py: numpy returns the raw bytes of a member not named *.npy."""
+    path = tmp_path / "odd.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.npy", _npy(np.arange(3)))
+        z.writestr("meta", b"not an array")
+    assert "not a .npy array" in str(check(lambda: read_bundle(path)))
