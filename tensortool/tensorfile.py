@@ -310,7 +310,15 @@ def _read_safetensors(src: Path) -> Bundle:
     return Bundle(tensors, meta)
 
 
+# A compressed .npz may expand past this only at a ratio real data has (np.savez_compressed of an all-zero
+# mask reaches 1000:1, so small files may; a 20 MB file inflating to 20 GB is a zip bomb).
+NPZ_RATIO = 64
+NPZ_FREE_BYTES = 1 << 30
+
+
 def _read_numpy(src: Path, *, single: bool) -> Bundle:
+    if not single:
+        _check_npz_members(src)
     try:
         if single:
             arrays = {"array": np.load(src, allow_pickle=False)}
@@ -320,9 +328,12 @@ def _read_numpy(src: Path, *, single: bool) -> Bundle:
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise InputError("holds pickled Python objects; refusing to load them", src) from None
-        raise InputError(f"not a readable numpy file: {exc}", src) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"not a readable numpy file: {exc}", src) from None
+        raise InputError(f"not a readable numpy file: {_first_line(exc)}", src) from None
+    except Exception as exc:  # a damaged header makes numpy's parser raise SyntaxError, TokenError, ...
+        raise InputError(f"not a readable numpy file: {_first_line(exc)}", src) from None
+    for name, arr in arrays.items():
+        if not isinstance(arr, np.ndarray):  # an .npz member not named *.npy: numpy returns its bytes
+            raise InputError(f"member {str(name)[:100]!r} is not a .npy array", src)
     meta: dict[str, Any] = {}
     if "meta" in arrays and arrays["meta"].dtype.kind == "U" and arrays["meta"].ndim == 0:
         try:
@@ -336,6 +347,24 @@ def _read_numpy(src: Path, *, single: bool) -> Bundle:
         except TypeError:
             raise InputError(f"array {name!r} has dtype {arr.dtype}, which torch cannot hold", src) from None
     return Bundle(tensors, meta)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return (line if line.isprintable() else ascii(line)[1:-1])[:200]
+
+
+def _check_npz_members(src: Path) -> None:
+    """Refuse members that would inflate to gigabytes at a ratio no real data has (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(src) as zf:
+            infos = zf.infolist()
+    except Exception:
+        return  # numpy says what is wrong with it
+    total = sum(info.file_size for info in infos)
+    if total > NPZ_FREE_BYTES and total > NPZ_RATIO * src.stat().st_size:
+        raise InputError(f"its members expand {src.stat().st_size:,} bytes into {total:,} (a zip bomb)", src)
 
 
 def check_sparse_output(path: str | Path) -> None:

@@ -17,7 +17,7 @@ import torch
 from ..errors import InputError, OutputError, UsageError
 from ..tensorfile import atomic_write_many, check_output
 from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
-from ..pickle_load import resolve_global
+from ..pickle_globals import resolve_allowed
 from .filemap import FileMap, map_private
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
@@ -330,7 +330,7 @@ def _verify_pickle(path: Path, tree: Any, names: dict[int, str], flat: Flat, cas
     Each tensor is compared with the source's own tensor (an alias with the bytes of the source
     tensor it views, gathered afresh from the source file), never with the tree that was saved.
     """
-    allowed = [argparse.Namespace] + [resolve_global(g, src) for g in allow_globals]
+    allowed = [argparse.Namespace, *resolve_allowed(list(allow_globals))]
     scratch = (_Scratch(), _Scratch())
     try:
         with torch.serialization.safe_globals(allowed):

@@ -15,7 +15,9 @@ app = typer.Typer(help="Inspect checkpoints and convert them between .pth and .s
                   no_args_is_help=True, rich_markup_mode=None)
 
 AllowGlobal = Annotated[Optional[list[str]], typer.Option(
-    "--allow-global", help="Allow one global the pickle needs (module.Name, e.g. argparse.Namespace); repeatable.")]
+    "--allow-global", help=("Allow one plain data type the pickle needs (module.Name: e.g. argparse.Namespace, "
+                            "numpy.dtype, or an enum/dataclass of your own); repeatable. Functions and classes "
+                            "with their own construction or state hooks are refused."))]
 TrustPickle = Annotated[bool, typer.Option(
     "--trust-pickle", help="Load the pickle with weights_only=False. It can run ANY code: only for files you trust.")]
 Key = Annotated[Optional[str], typer.Option(help="Use only this sub-dict of the checkpoint (e.g. model, ema).")]
