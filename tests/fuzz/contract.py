@@ -34,8 +34,9 @@ FUZZ = settings(
 TIME_BOUND_S = 2.0
 
 
-class Hang(AssertionError):
-    """A reader ran past the time bound."""
+class Hang(BaseException):
+    """A reader ran past the time bound. A BaseException, so that a reader's own ``except Exception``
+    (turning a library's failure into an InputError) cannot swallow it."""
 
 
 @contextmanager
