@@ -287,12 +287,20 @@ def find_dicom_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return unique
 
 
+MAX_COORDINATE_MM = 1e9  # positions and spacings beyond this (or NaN, inf) are treated as absent
+
+
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    """``n`` finite numbers, or None: NaN or 1e308 in a position would poison the geometry."""
     try:
         values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return values if len(values) == n else None
+    if len(values) != n or not all(abs(v) <= MAX_COORDINATE_MM for v in values):  # NaN fails too
+        return None
+    if n == 6 and np.linalg.norm(np.cross(values[:3], values[3:])) < 1e-6:
+        return None  # row and column directions that span no plane have no slice normal
+    return values
 
 
 def _number(value: Any) -> float | None:
