@@ -18,6 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -467,14 +468,23 @@ def _frame_count(h: Any, path: Path) -> int:
     return frames
 
 
+@lru_cache(maxsize=64)
+def _syntax_kind(ts: str) -> str | None:
+    """"plain" (uncompressed, not deflated), "packed" (compressed, deflated or unknown), None: not a UID."""
+    from pydicom.uid import UID
+
+    uid = UID(ts)
+    if not uid.is_valid:
+        return None
+    return "plain" if uid.is_transfer_syntax and not uid.is_compressed and not uid.is_deflated else "packed"
+
+
 def _check_image(h: Any, path: Path, ts: str, frames: int) -> tuple[int, int]:
     """Rows and Columns, after checking every value that sizes pixel work against the file's size.
 
     O(1): a NumberOfFrames of two billion, or 65535×65535 pixels in a small file, is refused here,
     before anything loops over frames or allocates for them.
     """
-    from pydicom.uid import UID
-
     rows, columns = _required(h, "Rows", path), _required(h, "Columns", path)
     samples = _int(h.get("SamplesPerPixel")) or 1
     if not 1 <= samples <= 4:
@@ -486,8 +496,8 @@ def _check_image(h: Any, path: Path, ts: str, frames: int) -> tuple[int, int]:
     stored = _int(h.get("BitsStored"))
     if stored is not None and bits is not None and not 1 <= stored <= bits:
         raise InputError(f"{_keyword_tag('BitsStored')} is {stored}, BitsAllocated {bits}", path)
-    uid = UID(ts)
-    if not uid.is_valid:
+    kind = _syntax_kind(ts)
+    if kind is None:
         raise InputError(f"{_TRANSFER_SYNTAX_TAG} {ts[:64]!r} is not a UID", path)
     try:
         size = os.stat(path).st_size
@@ -496,7 +506,7 @@ def _check_image(h: Any, path: Path, ts: str, frames: int) -> tuple[int, int]:
     # YBR_FULL_422 stores two values a pixel (chroma shared by pixel pairs), even uncompressed.
     values = 2 if samples == 3 and str(h.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422" else samples
     need = -(-frames * rows * columns * values * (bits or 1) // 8)  # bytes of decoded pixels
-    if uid.is_transfer_syntax and not uid.is_compressed and not uid.is_deflated:
+    if kind == "plain":
         budget, how = size, "holds"
     else:  # compressed, deflated, or a syntax pydicom does not know
         if frames * 8 > size:  # each frame needs an item header at least
