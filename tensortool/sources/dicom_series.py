@@ -304,6 +304,17 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     return values
 
 
+def _length(value: Any) -> float | None:
+    """A distance in mm that scales the geometry: positive and finite, else None (as if absent)."""
+    number = _number(value)
+    return number if number is not None and 0 < number <= MAX_COORDINATE_MM else None
+
+
+def _spacing(value: Any) -> tuple[float, float] | None:
+    spacing = _floats(value, 2)
+    return spacing if spacing is not None and min(spacing) > 0 else None
+
+
 def _number(value: Any) -> float | None:
     try:
         return float(value) if value not in (None, "") else None
@@ -534,11 +545,11 @@ def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] |
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
         samples=_int(h.get("SamplesPerPixel")) or 1,
         rescale_type=str(h.get("RescaleType", "") or (ds.get("DoseUnits", "") if ds is not None else "")),  # RT dose
-        transfer_syntax=ts, slice_thickness=_number(h.get("SliceThickness")),
+        transfer_syntax=ts, slice_thickness=_length(h.get("SliceThickness")),
         acquisition_time=str(h.get("AcquisitionTime", "") or ""),
         window=window if None not in window and window[1] > 0 else None,
     )
-    spacing = _floats(h.get("PixelSpacing"), 2)
+    spacing = _spacing(h.get("PixelSpacing"))
     orientation = _floats(h.get("ImageOrientationPatient"), 6)
     position = _floats(h.get("ImagePositionPatient"), 3)
     slope = _number(h.get("RescaleSlope"))
@@ -564,7 +575,7 @@ def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] |
                 continue
             measures = _item(g, "PixelMeasuresSequence")
             if measures is not None:
-                f_spacing = _floats(measures.get("PixelSpacing"), 2) or f_spacing
+                f_spacing = _spacing(measures.get("PixelSpacing")) or f_spacing
             orient = _item(g, "PlaneOrientationSequence")
             if orient is not None:
                 f_orient = _floats(orient.get("ImageOrientationPatient"), 6) or f_orient

@@ -20,6 +20,8 @@ from pydicom.tag import Tag
 
 from contract import FUZZ, SAMPLES, check, seeds
 from tensortool import InputError, list_dicom_series, load_dicom
+from tensortool.bundle import Bundle
+from tensortool.volume_preview import write_volume_preview
 from tensortool.sources import dicom_raw, dicom_series
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -147,6 +149,10 @@ CRAFTED: dict[str, Callable[[Path], Path]] = {
     "position NaN": lambda t: _value(CT[0], t, "ImagePositionPatient", b"NaN\\0\\0 "),
     "position 1e308": lambda t: _value(CT[0], t, "ImagePositionPatient", b"1e308\\1e308\\1e308 "),
     "orientation zero": lambda t: _value(CT[0], t, "ImageOrientationPatient", b"0\\0\\0\\0\\0\\0 "),
+    "slice thickness NaN": lambda t: _value(CT[0], t, "SliceThickness", b"NaN "),
+    "slice thickness 0": lambda t: _ct(t, SliceThickness=0),
+    "slice thickness 1e308": lambda t: _ct(t, SliceThickness="1e308"),
+    "pixel spacing 0": lambda t: _ct(t, PixelSpacing=[0, 0]),
     "j2k zero-length box": _j2k_zero_box,
     "nested sequences": _nested,
     "rle decoder panic": _rle_panic,
@@ -165,6 +171,9 @@ def test_crafted_file_gives_a_volume_or_an_input_error_naming_it(name, workers, 
         result = check(call, outputs=[out])
         if isinstance(result, InputError):
             assert str(path) in str(result), result
+        elif isinstance(result, Bundle):  # what load-dicom --preview draws from it
+            preview = tmp_path / "preview.png"
+            check(lambda: write_volume_preview(result, preview), outputs=[preview])
 
 
 @pytest.mark.parametrize("name", ["frames 2e9", "frames 2e9 rle", "rows empty", "j2k zero-length box",
