@@ -206,7 +206,7 @@ def _read_native(header: SliceHeader, buffers: threading.local | None = None) ->
     return arr.reshape(header.rows, header.columns)
 
 
-_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "  # the 8 bytes pydicom takes for a JP2 header (not all 12)
 _ITEM, _SEQUENCE_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0"
 
 

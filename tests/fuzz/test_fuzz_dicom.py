@@ -79,6 +79,13 @@ def _j2k_zero_box(tmp: Path) -> Path:
     return _save(ds, tmp / "x.dcm")
 
 
+def _j2k_zero_box_short_signature(tmp: Path) -> Path:
+    # pydicom takes 8 bytes of the 12-byte JP2 signature for a JP2 header.
+    ds = _read(PYDICOM_FILES / "MR_small_jp2klossless.dcm")
+    ds.PixelData = encapsulate([b"\x00\x00\x00\x0cjP  \r\nPL" + b"\x00\x00\x00\x00appl" + b"\x00" * 32])
+    return _save(ds, tmp / "x.dcm")
+
+
 def _rle_frames(tmp: Path) -> Path:
     ds = _read(PYDICOM_FILES / "SC_rgb_rle_2frame.dcm")
     ds.NumberOfFrames = 2_000_000_000
@@ -154,6 +161,7 @@ CRAFTED: dict[str, Callable[[Path], Path]] = {
     "slice thickness 1e308": lambda t: _ct(t, SliceThickness="1e308"),
     "pixel spacing 0": lambda t: _ct(t, PixelSpacing=[0, 0]),
     "j2k zero-length box": _j2k_zero_box,
+    "j2k zero-length box, 8-byte signature": _j2k_zero_box_short_signature,
     "nested sequences": _nested,
     "rle decoder panic": _rle_panic,
     "deflate garbage": _deflated_garbage,
@@ -177,6 +185,7 @@ def test_crafted_file_gives_a_volume_or_an_input_error_naming_it(name, workers, 
 
 
 @pytest.mark.parametrize("name", ["frames 2e9", "frames 2e9 rle", "rows empty", "j2k zero-length box",
+                                  "j2k zero-length box, 8-byte signature",
                                   "nested sequences", "rle decoder panic", "US of 3 bytes", "unknown VR",
                                   "transfer syntax not a UID"])
 def test_the_known_bad_files_are_refused(name, tmp_path):
