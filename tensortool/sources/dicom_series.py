@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError, OptionError
-from .dicom_raw import NOT_DICOM, RawHeader, read_raw_header
+from .dicom_raw import _LONG_VRS, NOT_DICOM, RawHeader, read_raw_header
 
 ORIENTATION_TOLERANCE = 1e-2  # max abs difference of direction cosines (about 0.6 degrees)
 SPACING_TOLERANCE = 1e-3  # relative, for PixelSpacing
@@ -393,9 +393,7 @@ def _from_raw(raw: RawHeader, path: Path) -> list[SliceHeader] | None:
     h = _RawGetter(raw)
     if (_int(h.get("NumberOfFrames")) or 1) != 1:
         return None
-    encapsulated = raw.pixel_length is None and raw.pixel_vr in (b"OB", b"OW")
-    return _planes(h, None, path, raw.transfer_syntax, _raw_native(h, raw),
-                   raw.pixel_offset if encapsulated else None)
+    return _planes(h, None, path, raw.transfer_syntax, _raw_native(h, raw), raw.pixel_offset)
 
 
 def _raw_native(h: _RawGetter, raw: RawHeader) -> tuple[int, str, int] | None:
@@ -431,8 +429,8 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
         try:
             with open(path, "rb") as fh:
                 ds = pydicom.dcmread(fh, stop_before_pixels=True)
-                native = _native_pixels(_Header(ds, path), fh)
                 pixel_offset = _pixel_value_offset(ds, fh)
+                native = _native_pixels(_Header(ds, path), fh)
         except InvalidDicomError:
             return None
         if "Rows" not in ds or "Columns" not in ds:
@@ -442,13 +440,15 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
 
 
 def _pixel_value_offset(ds: Any, fh: Any) -> int | None:
-    """Where the value of an encapsulated PixelData element starts (dcmread stopped at its tag)."""
+    """Where the PixelData value starts (dcmread stopped at its tag), measured as dicom_raw does."""
     start = fh.tell()
-    head = fh.read(12)
+    head = fh.read(8)
     fh.seek(start)
-    if head[:4] == b"\xe0\x7f\x10\x00" and head[4:6] in (b"OB", b"OW") and head[8:12] == b"\xff\xff\xff\xff":
+    if head[:4] != b"\xe0\x7f\x10\x00":
+        return None
+    if head[4:6] in _LONG_VRS:
         return start + 12
-    return None
+    return start + 8  # implicit VR, or a short explicit VR: a 4-byte header and a 4- or 2-byte length
 
 
 _TRANSFER_SYNTAX_TAG = "TransferSyntaxUID (0002,0010)"

@@ -86,6 +86,15 @@ def _j2k_zero_box_short_signature(tmp: Path) -> Path:
     return _save(ds, tmp / "x.dcm")
 
 
+def _j2k_zero_box_defined_length(tmp: Path) -> Path:
+    # Encapsulated pixel data given a (wrong) defined length: pydicom still parses its fragments.
+    data = _j2k_zero_box(tmp).read_bytes()
+    at = data.find(b"\xe0\x7f\x10\x00")
+    assert at > 0 and data[at + 8:at + 12] == b"\xff\xff\xff\xff"
+    (tmp / "x.dcm").write_bytes(data[:at + 8] + b"\xff\x41\xff\xff" + data[at + 12:])
+    return tmp / "x.dcm"
+
+
 def _rle_frames(tmp: Path) -> Path:
     ds = _read(PYDICOM_FILES / "SC_rgb_rle_2frame.dcm")
     ds.NumberOfFrames = 2_000_000_000
@@ -161,6 +170,7 @@ CRAFTED: dict[str, Callable[[Path], Path]] = {
     "slice thickness 1e308": lambda t: _ct(t, SliceThickness="1e308"),
     "pixel spacing 0": lambda t: _ct(t, PixelSpacing=[0, 0]),
     "j2k zero-length box": _j2k_zero_box,
+    "j2k zero-length box, defined length": _j2k_zero_box_defined_length,
     "j2k zero-length box, 8-byte signature": _j2k_zero_box_short_signature,
     "nested sequences": _nested,
     "rle decoder panic": _rle_panic,
@@ -185,7 +195,7 @@ def test_crafted_file_gives_a_volume_or_an_input_error_naming_it(name, workers, 
 
 
 @pytest.mark.parametrize("name", ["frames 2e9", "frames 2e9 rle", "rows empty", "j2k zero-length box",
-                                  "j2k zero-length box, 8-byte signature",
+                                  "j2k zero-length box, 8-byte signature", "j2k zero-length box, defined length",
                                   "nested sequences", "rle decoder panic", "US of 3 bytes", "unknown VR",
                                   "transfer syntax not a UID"])
 def test_the_known_bad_files_are_refused(name, tmp_path):
