@@ -271,6 +271,8 @@ def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threadin
     try:
         with pydicom_errors(path, "truncated or unreadable pixel data"):
             arr = pixel_array(path)
+    except MemoryError:  # the header's size passed the checks, but not this machine's memory
+        raise InputError("the decoded pixel data does not fit in memory", path) from None
     except RuntimeError as exc:
         if "missing dependencies" in str(exc) or "plugins" in str(exc):
             raise InputError(f"no decoder available: {str(exc).splitlines()[0]}", path, hint=EXTRA_HINT) from None

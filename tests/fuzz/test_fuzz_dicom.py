@@ -291,3 +291,15 @@ def test_fuzz_load_series_with_one_mutated_file(data, which, tmp_path_factory):
     out = folder.parent / f"{folder.name}.pt"
     check(lambda: load_dicom(folder), outputs=[out])
     check(lambda: load_dicom(folder, skip_bad=True, workers=1), outputs=[out])
+
+
+def test_a_decoder_out_of_memory_is_an_input_error(tmp_path, monkeypatch):
+    import pydicom.pixels
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(pydicom.pixels, "pixel_array", no_memory)
+    path = _save(_read(PYDICOM_FILES / "SC_rgb_rle_2frame.dcm"), tmp_path / "x.dcm")
+    err = _raise_err(lambda: load_dicom(path, workers=1))
+    assert "memory" in str(err) and str(path) in str(err)
