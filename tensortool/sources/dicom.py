@@ -206,58 +206,38 @@ def _read_native(header: SliceHeader, buffers: threading.local | None = None) ->
     return arr.reshape(header.rows, header.columns)
 
 
-_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "  # the 8 bytes pydicom takes for a JP2 header (not all 12)
-_ITEM, _SEQUENCE_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0"
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "  # the 8 bytes pydicom takes for a JP2 header
 
 
-def _check_j2k_boxes(header: SliceHeader) -> None:
-    """Refuse JPEG 2000 frames on which pydicom's parameter parser would never return.
+def _j2k_parameters_bounded(original: Callable[[bytes], dict]) -> Callable[[bytes], dict]:
+    """pydicom's JPEG 2000 parameter parser, refusing a JP2 box of length 0 before it loops.
 
-    pydicom walks the JP2 boxes in front of the codestream by their lengths, and a box of
-    length 0 before the codestream box leaves it where it is forever (in a thread nothing can
-    interrupt). The same walk here is bounded: every step moves forward or stops. Frames start
-    at fragment starts, so each fragment opening with the JP2 signature is walked over the
-    fragments from there on.
+    pydicom walks the JP2 boxes in front of the codestream by their lengths; a box of length 0
+    before the codestream box leaves it at the same offset forever, in a decoder thread nothing
+    can interrupt. The same walk here stops there (and anywhere else every step moves forward),
+    so pydicom's own parse that follows always ends.
     """
-    from pydicom.uid import JPEG2000TransferSyntaxes
 
-    if header.transfer_syntax not in JPEG2000TransferSyntaxes or header.pixel_offset is None:
-        return
-    try:
-        with open(header.path, "rb") as fh:
-            fh.seek(header.pixel_offset)
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"cannot read the pixel data: {exc}", header.path) from None
-    starts, pieces, pos, size = [], [], 0, 0
-    while pos + 8 <= len(data) and data[pos:pos + 4] == _ITEM:  # the offset table, then the fragments
-        length = int.from_bytes(data[pos + 4:pos + 8], "little")
-        if pos:  # not the offset table
-            starts.append(size)
-            pieces.append(data[pos + 8:pos + 8 + length])
-            size += len(pieces[-1])
-        pos += 8 + length
-    stream = b"".join(pieces)
-    safe: set[int] = set()  # offsets from which the walk is known to end: each is walked once
-    for start in starts:
-        if stream.startswith(_JP2_SIGNATURE, start) and _jp2_box_loops(stream, start + 12, safe):
-            raise InputError("JPEG 2000 pixel data with a JP2 box of length 0 before the codestream",
-                             header.path)
+    def parse(codestream: bytes) -> dict:
+        if codestream[:8] == _JP2_SIGNATURE:
+            offset, end = 12, len(codestream)
+            while offset < end and codestream[offset + 4:offset + 8] != b"jp2c":
+                length = int.from_bytes(codestream[offset:offset + 4], "big")
+                if length == 0:
+                    raise ValueError("a JPEG 2000 frame has a JP2 box of length 0 before the codestream")
+                offset += length
+        return original(codestream)
+
+    parse.bounded = True  # type: ignore[attr-defined]
+    return parse
 
 
-def _jp2_box_loops(stream: bytes, offset: int, safe: set[int]) -> bool:
-    """Whether pydicom's JP2 box walk from ``offset`` to the jp2c box meets a box of length 0."""
-    path = []
-    while offset < len(stream) and offset not in safe:
-        if stream[offset + 4:offset + 8] == b"jp2c":
-            break
-        length = int.from_bytes(stream[offset:offset + 4], "big")
-        if length == 0:
-            return True
-        path.append(offset)
-        offset += length
-    safe.update(path)
-    return False
+def _bound_j2k_parser() -> None:
+    """Install the bounded parser where pydicom's decoders look it up (once; it only adds a check)."""
+    from pydicom.pixels.decoders import base
+
+    if not getattr(base.get_j2k_parameters, "bounded", False):
+        base.get_j2k_parameters = _j2k_parameters_bounded(base.get_j2k_parameters)
 
 
 def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threading.local | None = None) -> np.ndarray:
@@ -266,8 +246,7 @@ def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threadin
         return _read_native(header, buffers)
     from pydicom.pixels import pixel_array
 
-    if header is not None:
-        _check_j2k_boxes(header)
+    _bound_j2k_parser()
     try:
         with pydicom_errors(path, "truncated or unreadable pixel data"):
             arr = pixel_array(path)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError, OptionError
-from .dicom_raw import _LONG_VRS, NOT_DICOM, RawHeader, read_raw_header
+from .dicom_raw import NOT_DICOM, RawHeader, read_raw_header
 
 ORIENTATION_TOLERANCE = 1e-2  # max abs difference of direction cosines (about 0.6 degrees)
 SPACING_TOLERANCE = 1e-3  # relative, for PixelSpacing
@@ -71,7 +71,6 @@ class SliceHeader:
     # (byte offset, numpy dtype, unused high bits) of uncompressed little-endian grey pixels, so
     # they can be read with one np.fromfile instead of parsing the file a second time.
     native: tuple[int, str, int] | None = None
-    pixel_offset: int | None = None  # file offset of the PixelData value, where known
 
 
 _NATIVE_SYNTAXES = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}  # implicit, explicit VR LE
@@ -393,7 +392,7 @@ def _from_raw(raw: RawHeader, path: Path) -> list[SliceHeader] | None:
     h = _RawGetter(raw)
     if (_int(h.get("NumberOfFrames")) or 1) != 1:
         return None
-    return _planes(h, None, path, raw.transfer_syntax, _raw_native(h, raw), raw.pixel_offset)
+    return _planes(h, None, path, raw.transfer_syntax, _raw_native(h, raw))
 
 
 def _raw_native(h: _RawGetter, raw: RawHeader) -> tuple[int, str, int] | None:
@@ -429,26 +428,13 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
         try:
             with open(path, "rb") as fh:
                 ds = pydicom.dcmread(fh, stop_before_pixels=True)
-                pixel_offset = _pixel_value_offset(ds, fh)
                 native = _native_pixels(_Header(ds, path), fh)
         except InvalidDicomError:
             return None
         if "Rows" not in ds or "Columns" not in ds:
             return None  # not an image (structured report, RT plan, DICOMDIR under another name)
         ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
-        return _planes(_Header(ds, path), ds, path, ts, native, pixel_offset)
-
-
-def _pixel_value_offset(ds: Any, fh: Any) -> int | None:
-    """Where the PixelData value starts (dcmread stopped at its tag), measured as dicom_raw does."""
-    start = fh.tell()
-    head = fh.read(8)
-    fh.seek(start)
-    if head[:4] != b"\xe0\x7f\x10\x00":
-        return None
-    if head[4:6] in _LONG_VRS:
-        return start + 12
-    return start + 8  # implicit VR, or a short explicit VR: a 4-byte header and a 4- or 2-byte length
+        return _planes(_Header(ds, path), ds, path, ts, native)
 
 
 _TRANSFER_SYNTAX_TAG = "TransferSyntaxUID (0002,0010)"
@@ -531,8 +517,7 @@ def _check_image(h: Any, path: Path, ts: str, frames: int) -> tuple[int, int]:
     return rows, columns
 
 
-def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] | None,
-            pixel_offset: int | None = None) -> list[SliceHeader]:
+def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] | None) -> list[SliceHeader]:
     """SliceHeaders from a header getter (``ds`` is pydicom's Dataset, or None on the raw path)."""
     frames = _frame_count(h, path)
     rows, columns = _check_image(h, path, ts, frames)
@@ -541,7 +526,7 @@ def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] |
         path=str(path), series_uid=str(h.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
         study_uid=str(h.get("StudyInstanceUID", "")), modality=str(h.get("Modality", "")),
         description=str(h.get("SeriesDescription", "")), series_number=_int(h.get("SeriesNumber")),
-        instance=_int(h.get("InstanceNumber")), rows=rows, columns=columns, pixel_offset=pixel_offset,
+        instance=_int(h.get("InstanceNumber")), rows=rows, columns=columns,
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
         samples=_int(h.get("SamplesPerPixel")) or 1,
         rescale_type=str(h.get("RescaleType", "") or (ds.get("DoseUnits", "") if ds is not None else "")),  # RT dose
