@@ -48,7 +48,9 @@ def write_volume_preview(bundle: Bundle, path: str | Path, *, force: bool = Fals
     else:
         sample = vol.flatten()[:: max(1, vol.numel() // 1_000_000)]
         lo, hi = (float(v) for v in torch.quantile(sample, torch.tensor([0.01, 0.99])))
-    dz, dy, dx = meta.get("spacing_mm") or (1.0, 1.0, 1.0)
+    # Panel proportions only: a spacing that is not a positive finite number counts as 1 mm.
+    dz, dy, dx = (v if isinstance(v, (int, float)) and 0 < v < float("inf") else 1.0
+                  for v in (meta.get("spacing_mm") or (1.0, 1.0, 1.0)))
     d, h, w = vol.shape
     panels = [("axial (d mid)", vol[d // 2], dy, dx), ("coronal (h mid)", vol[:, h // 2].flip(0), dz, dx),
               ("sagittal (w mid)", vol[:, :, w // 2].flip(0), dz, dy)]

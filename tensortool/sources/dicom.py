@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ from .._version import __version__
 from ..bundle import Bundle
 from ..errors import InputError, OptionError, UsageError
 from .dicom_series import (Series, SeriesChoiceError, SliceHeader, choose_series, find_dicom_files,
-                           group_series, scan_headers, slice_geometry)
+                           group_series, pydicom_errors, scan_headers, slice_geometry)
 
 VOLUME_LAYOUTS = ("ncdhw", "cdhw", "ndhw", "dhw")
 VOLUME_DTYPES: dict[str, torch.dtype] = {
@@ -157,6 +158,8 @@ def _check_decoder(header: SliceHeader) -> None:
     from pydicom.uid import UID
 
     uid = UID(header.transfer_syntax)
+    if not uid.is_transfer_syntax:
+        raise InputError(f"unknown transfer syntax {uid} in TransferSyntaxUID (0002,0010)", header.path)
     if not uid.is_compressed:
         return
     try:
@@ -203,21 +206,63 @@ def _read_native(header: SliceHeader, buffers: threading.local | None = None) ->
     return arr.reshape(header.rows, header.columns)
 
 
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "  # the 8 bytes pydicom takes for a JP2 header
+
+
+def _j2k_parameters_bounded(original: Callable[[bytes], dict]) -> Callable[[bytes], dict]:
+    """pydicom's JPEG 2000 parameter parser, refusing a JP2 box of length 0 before it loops.
+
+    pydicom walks the JP2 boxes in front of the codestream by their lengths; a box of length 0
+    before the codestream box leaves it at the same offset forever, in a decoder thread nothing
+    can interrupt. The same walk here stops there (and anywhere else every step moves forward),
+    so pydicom's own parse that follows always ends.
+    """
+
+    def parse(codestream: bytes) -> dict:
+        if codestream[:8] == _JP2_SIGNATURE:
+            offset, end = 12, len(codestream)
+            while offset < end and codestream[offset + 4:offset + 8] != b"jp2c":
+                length = int.from_bytes(codestream[offset:offset + 4], "big")
+                if length == 0:
+                    raise ValueError("a JPEG 2000 frame has a JP2 box of length 0 before the codestream")
+                offset += length
+        return original(codestream)
+
+    parse.bounded = True  # type: ignore[attr-defined]
+    return parse
+
+
+def _bound_j2k_parser() -> None:
+    """Install the bounded parser where pydicom's decoders look it up (once; it only adds a check)."""
+    from pydicom.pixels.decoders import base
+
+    if not getattr(base.get_j2k_parameters, "bounded", False):
+        base.get_j2k_parameters = _j2k_parameters_bounded(base.get_j2k_parameters)
+
+
 def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threading.local | None = None) -> np.ndarray:
     """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom."""
     if header is not None and header.native is not None:
         return _read_native(header, buffers)
     from pydicom.pixels import pixel_array
 
+    _bound_j2k_parser()
     try:
-        arr = pixel_array(path)
+        with pydicom_errors(path, "truncated or unreadable pixel data"):
+            arr = pixel_array(path)
+    except MemoryError:  # the header's size passed the checks, but not this machine's memory
+        raise InputError("the decoded pixel data does not fit in memory", path) from None
     except RuntimeError as exc:
         if "missing dependencies" in str(exc) or "plugins" in str(exc):
             raise InputError(f"no decoder available: {str(exc).splitlines()[0]}", path, hint=EXTRA_HINT) from None
         raise InputError(f"cannot decode the pixel data: {exc}", path) from None
-    except (ValueError, OSError, EOFError, KeyError, AttributeError, NotImplementedError, TypeError) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"truncated or unreadable pixel data ({text})", path) from None
+    except BaseException as exc:
+        # The Rust decoders (pylibjpeg-rle) panic on some malformed data: pyo3's PanicException
+        # derives from BaseException, so nothing else would stop it.
+        if type(exc).__name__ != "PanicException":
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else "the decoder failed"
+        raise InputError(f"malformed compressed pixel data ({text})", path) from None
     return arr
 
 
@@ -249,8 +294,12 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
     depth = len(geo.slices) // reps
     # numpy's allocator asks for transparent huge pages on large arrays: the kernel then maps the
     # fresh output about 5x faster than in 4 KiB pages (torch.empty does not ask).
-    target = np.empty((reps, depth, h, w) + ((channels,) if channels == 3 else ()),
-                      dtype=torch.empty(0, dtype=work_dtype).numpy().dtype)
+    shape = (reps, depth, h, w) + ((channels,) if channels == 3 else ())
+    try:
+        target = np.empty(shape, dtype=torch.empty(0, dtype=work_dtype).numpy().dtype)
+    except MemoryError:
+        raise InputError(f"series {s.index}: a {'×'.join(map(str, shape))} volume does not fit in memory",
+                         first.path) from None
     volume = torch.from_numpy(target)
     buffers = threading.local()
     # Each worker decodes one file and writes its planes, rescaled, straight into their slots:
@@ -261,13 +310,15 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
 
     def fill(path: str) -> InputError | None:
         try:
-            arr = _read_pixels(path, slots[path][0][1] if len(slots[path]) == 1 else None, buffers)
+            arr = _read_pixels(path, slots[path][0][1], buffers)
             for k, hd in slots[path]:
+                if hd.frame is not None and (arr.ndim < 3 or hd.frame >= arr.shape[0]):
+                    raise InputError(f"frame {hd.frame} is missing from the pixel data", path)
                 frame = arr[hd.frame] if hd.frame is not None else arr
-                if frame.shape[:2] != (h, w):
-                    raise InputError(f"pixel data is {frame.shape[0]}×{frame.shape[1]}, "
-                                     f"the header says {h}×{w}", path)
                 slot = target[k % reps, k // reps]
+                if frame.shape != slot.shape:  # pydicom decodes what the data holds, not what we read
+                    raise InputError(f"pixel data is {'×'.join(map(str, frame.shape))}, the header says "
+                                     f"{'×'.join(map(str, slot.shape))} (Rows×Columns[×SamplesPerPixel])", path)
                 if raw or (hd.slope == 1 and not hd.intercept):
                     np.copyto(slot, frame, casting="unsafe")
                 elif hd.slope == 1:  # one pass; the same float32 sum as multiplying by 1.0 first
@@ -281,9 +332,10 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
         return None
 
     bad: set[str] = set()
-    workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        for k, (path, err) in enumerate(zip(slots, pool.map(fill, slots))):
+    workers = min(workers or min(8, os.cpu_count() or 1), len(slots))
+    # One worker reads in the calling thread, where a signal (Ctrl-C, a time limit) can stop it.
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for k, (path, err) in enumerate(zip(slots, pool.map(fill, slots) if pool else map(fill, slots))):
             if err is not None:
                 if not skip_bad:
                     raise err

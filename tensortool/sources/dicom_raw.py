@@ -16,8 +16,11 @@ import struct
 from dataclasses import dataclass
 from typing import Collection
 
+from ..errors import InputError
+
 FIRST_READ_BYTES = 16 * 1024  # a CT header is 1-4 KiB; MR headers with private blocks 10-30 KiB
 MAX_HEADER_BYTES = 1 << 20
+MAX_SEQUENCE_DEPTH = 64  # real files nest a handful of levels (functional groups: 3)
 PIXEL_DATA = 0x7FE00010
 _IMPLICIT = "1.2.840.10008.1.2"
 _BIG_ENDIAN_OR_DEFLATED = {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
@@ -36,6 +39,10 @@ class _NeedMore(Exception):
 
 class _Unexpected(Exception):
     """Something this walker does not handle: let pydicom read the file."""
+
+
+class TooDeep(Exception):
+    """Sequences nested deeper than MAX_SEQUENCE_DEPTH (no real file comes near it)."""
 
 
 @dataclass
@@ -67,6 +74,8 @@ def read_raw_header(path: str, wanted: Collection[int]) -> RawHeader | str | Non
                 return _walk(buf, wanted)
             except _Unexpected:
                 return None
+            except TooDeep:
+                raise InputError(f"sequences nested more than {MAX_SEQUENCE_DEPTH} levels deep", path) from None
             except _NeedMore:
                 if len(buf) >= MAX_HEADER_BYTES:
                     return None
@@ -148,25 +157,38 @@ def _elements(buf: bytes, pos: int, explicit: bool, wanted: Collection[int], out
 
 
 def _skip_sequence(buf: bytes, pos: int, explicit: bool) -> int:
-    """Past an undefined-length sequence starting at ``pos`` (its first item)."""
+    """Past an undefined-length sequence starting at ``pos`` (its first item).
+
+    A loop with an explicit stack, not recursion: every step moves at least one element header
+    forward, and nesting deeper than MAX_SEQUENCE_DEPTH is handed to pydicom (which refuses it).
+    """
+    depth = 1  # open sequences
+    in_item: list[bool] = [False]  # per open sequence: inside an undefined-length item?
     while True:
-        tag, _, length, hdr = _element_header(buf, pos, explicit)
+        tag, vr, length, hdr = _element_header(buf, pos, explicit)
         pos += hdr
-        if tag == _SEQUENCE_END:
-            return pos
-        if tag != _ITEM:
-            raise _Unexpected
-        if length != _UNDEFINED:
-            pos += length
-            continue
-        while True:  # an undefined-length item: elements up to the item delimiter
-            tag, vr, length, hdr = _element_header(buf, pos, explicit)
-            pos += hdr
-            if tag == _ITEM_END:
-                break
-            if length == _UNDEFINED:
-                if vr not in (b"SQ", None):
-                    raise _Unexpected
-                pos = _skip_sequence(buf, pos, explicit)
-            else:
+        if not in_item[-1]:  # between items of the innermost sequence
+            if tag == _SEQUENCE_END:
+                depth -= 1
+                in_item.pop()
+                if not depth:
+                    return pos
+                continue
+            if tag != _ITEM:
+                raise _Unexpected
+            if length != _UNDEFINED:
                 pos += length
+            else:
+                in_item[-1] = True
+            continue
+        if tag == _ITEM_END:  # an undefined-length item ends
+            in_item[-1] = False
+        elif length == _UNDEFINED:
+            if vr not in (b"SQ", None):
+                raise _Unexpected
+            depth += 1
+            if depth > MAX_SEQUENCE_DEPTH:
+                raise TooDeep
+            in_item.append(False)
+        else:
+            pos += length

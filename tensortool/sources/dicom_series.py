@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 import statistics
+import struct
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -29,6 +32,10 @@ SPACING_TOLERANCE = 1e-3  # relative, for PixelSpacing
 GAP_TOLERANCE = 0.05  # relative difference of a slice step from the median step
 DUPLICATE_MM = 1e-3  # positions closer than this along the normal are the same slice position
 TILT_DEGREES = 0.1  # below this, a stack is considered untilted
+# Decoded pixels may outgrow a compressed file by this factor at most (beyond MIN_PIXEL_BUDGET):
+# zlib tops out near 1032:1, RLE at 64:1; JPEG 2000 of a blank slice reaches a few thousand.
+MAX_EXPANSION = 4096
+MIN_PIXEL_BUDGET = 256 << 20  # bytes of decoded pixels any file may claim, whatever its size
 
 Progress = Callable[[int, int], None]
 
@@ -83,16 +90,59 @@ _US = {"Rows": 0x00280010, "Columns": 0x00280011, "SamplesPerPixel": 0x00280002,
        "BitsStored": 0x00280101, "PixelRepresentation": 0x00280103}
 
 
+def _tag(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _keyword_tag(keyword: str) -> str:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return f"{keyword} {_tag(tag)}" if tag is not None else keyword
+
+
+# What pydicom (and the zlib, struct and decoder modules under it) raise on malformed input.
+def _library_errors() -> tuple[type[BaseException], ...]:
+    from pydicom.errors import BytesLengthException
+
+    return (BytesLengthException, NotImplementedError, struct.error, zlib.error, RecursionError, ValueError,
+            TypeError, KeyError, AttributeError, IndexError, OverflowError, UnicodeError, LookupError,
+            OSError, EOFError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+@contextmanager
+def pydicom_errors(path: str | Path, what: str = "unreadable DICOM header") -> Iterator[None]:
+    """pydicom's failures on a malformed file as one InputError naming the file (pydicom names the tag)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except _library_errors() as exc:
+        raise InputError(f"{what}: {_first_line(exc)}", path) from None
+
+
 class _Header:
     """``ds.get(keyword, default)`` that decodes the common numeric/UID elements from raw bytes."""
 
-    def __init__(self, ds: Any):
+    def __init__(self, ds: Any, path: str | Path = ""):
         self.ds = ds
+        self.path = path
+
+    def _library_get(self, keyword: str, default: Any) -> Any:
+        try:
+            return self.ds.get(keyword, default)
+        except _library_errors() as exc:
+            raise InputError(f"unreadable {_keyword_tag(keyword)}: {_first_line(exc)}", self.path) from None
 
     def get(self, keyword: str, default: Any = None) -> Any:
         tag = _TEXT.get(keyword) or _MULTI.get(keyword) or _US.get(keyword)
         if tag is None:
-            return self.ds.get(keyword, default)
+            return self._library_get(keyword, default)
         try:
             elem = self.ds.get_item(tag)
         except (KeyError, AttributeError):
@@ -101,10 +151,10 @@ class _Header:
             return default
         raw = elem.value
         if not isinstance(raw, (bytes, bytearray)):
-            return self.ds.get(keyword, default)
+            return self._library_get(keyword, default)
         if keyword in _US:
             if len(raw) < 2 or not getattr(elem, "is_little_endian", True):
-                return self.ds.get(keyword, default)
+                return self._library_get(keyword, default)
             return int.from_bytes(raw[:2], "little")
         text = raw.decode("latin-1").strip(" \x00")
         if keyword in _MULTI:
@@ -237,12 +287,31 @@ def find_dicom_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return unique
 
 
+MAX_COORDINATE_MM = 1e9  # positions and spacings beyond this (or NaN, inf) are treated as absent
+
+
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    """``n`` finite numbers, or None: NaN or 1e308 in a position would poison the geometry."""
     try:
         values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return values if len(values) == n else None
+    if len(values) != n or not all(abs(v) <= MAX_COORDINATE_MM for v in values):  # NaN fails too
+        return None
+    if n == 6 and np.linalg.norm(np.cross(values[:3], values[3:])) < 1e-6:
+        return None  # row and column directions that span no plane have no slice normal
+    return values
+
+
+def _length(value: Any) -> float | None:
+    """A distance in mm that scales the geometry: positive and finite, else None (as if absent)."""
+    number = _number(value)
+    return number if number is not None and 0 < number <= MAX_COORDINATE_MM else None
+
+
+def _spacing(value: Any) -> tuple[float, float] | None:
+    spacing = _floats(value, 2)
+    return spacing if spacing is not None and min(spacing) > 0 else None
 
 
 def _number(value: Any) -> float | None:
@@ -354,37 +423,118 @@ def read_headers(path: Path) -> list[SliceHeader] | None:
         planes = _from_raw(raw, path)
         if planes is not None:
             return planes
-    try:
-        with open(path, "rb") as fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
-            native = _native_pixels(_Header(ds), fh)
-    except InvalidDicomError:
+    # Everything that touches the Dataset stays inside the boundary: pydicom converts values lazily.
+    with pydicom_errors(path):
+        try:
+            with open(path, "rb") as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+                native = _native_pixels(_Header(ds, path), fh)
+        except InvalidDicomError:
+            return None
+        if "Rows" not in ds or "Columns" not in ds:
+            return None  # not an image (structured report, RT plan, DICOMDIR under another name)
+        ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+        return _planes(_Header(ds, path), ds, path, ts, native)
+
+
+_TRANSFER_SYNTAX_TAG = "TransferSyntaxUID (0002,0010)"
+
+
+def _required(h: Any, keyword: str, path: Path, *, low: int = 1) -> int:
+    """A header number that sizes work: present, an integer, at least ``low``."""
+    value = h.get(keyword)
+    number = _int(value)
+    if number is None or number < low:
+        shown = "empty" if value in (None, "") else f"{value!r}"[:40]
+        raise InputError(f"{_keyword_tag(keyword)} is {shown}: expected an integer of at least {low}", path)
+    return number
+
+
+def _frame_count(h: Any, path: Path) -> int:
+    """NumberOfFrames (1 when absent), refused unless a whole number of at least 1."""
+    value = h.get("NumberOfFrames")
+    if value in (None, ""):
+        return 1
+    frames = _int(value)
+    if frames is None:  # IS written as "2e3" or "10.0": pydicom reads those as numbers too
+        number = _number(value)
+        frames = int(number) if number is not None and np.isfinite(number) and number == int(number) else None
+    if frames is None or frames < 1:
+        raise InputError(f"NumberOfFrames (0028,0008) is {str(value)[:40]!r}: expected a whole number of at "
+                         "least 1", path)
+    return frames
+
+
+@lru_cache(maxsize=64)
+def _syntax_kind(ts: str) -> str | None:
+    """"plain" (uncompressed, not deflated), "packed" (compressed, deflated or unknown), None: not a UID."""
+    from pydicom.uid import UID
+
+    uid = UID(ts)
+    if not uid.is_valid:
         return None
-    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise InputError(f"unreadable DICOM header: {exc}", path) from None
-    if "Rows" not in ds or "Columns" not in ds:
-        return None  # not an image (structured report, RT plan, DICOMDIR under another name)
-    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
-    return _planes(_Header(ds), ds, path, ts, native)
+    return "plain" if uid.is_transfer_syntax and not uid.is_compressed and not uid.is_deflated else "packed"
+
+
+def _check_image(h: Any, path: Path, ts: str, frames: int) -> tuple[int, int]:
+    """Rows and Columns, after checking every value that sizes pixel work against the file's size.
+
+    O(1): a NumberOfFrames of two billion, or 65535×65535 pixels in a small file, is refused here,
+    before anything loops over frames or allocates for them.
+    """
+    rows, columns = _required(h, "Rows", path), _required(h, "Columns", path)
+    samples = _int(h.get("SamplesPerPixel")) or 1
+    if not 1 <= samples <= 4:
+        raise InputError(f"{_keyword_tag('SamplesPerPixel')} is {samples}: expected 1 to 4", path)
+    bits = _int(h.get("BitsAllocated"))
+    if bits is not None and not (bits == 1 or bits in (8, 16, 24, 32, 40, 48, 56, 64)):
+        raise InputError(f"{_keyword_tag('BitsAllocated')} is {bits}: expected 1 or a multiple of 8 up to 64",
+                         path)
+    stored = _int(h.get("BitsStored"))
+    if stored is not None and bits is not None and not 1 <= stored <= bits:
+        raise InputError(f"{_keyword_tag('BitsStored')} is {stored}, BitsAllocated {bits}", path)
+    kind = _syntax_kind(ts)
+    if kind is None:
+        raise InputError(f"{_TRANSFER_SYNTAX_TAG} {ts[:64]!r} is not a UID", path)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc}", path) from None
+    # YBR_FULL_422 stores two values a pixel (chroma shared by pixel pairs), even uncompressed.
+    values = 2 if samples == 3 and str(h.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422" else samples
+    need = -(-frames * rows * columns * values * (bits or 1) // 8)  # bytes of decoded pixels
+    if kind == "plain":
+        budget, how = size, "holds"
+    else:  # compressed, deflated, or a syntax pydicom does not know
+        if frames * 8 > size:  # each frame needs an item header at least
+            raise InputError(f"{_keyword_tag('NumberOfFrames')} is {frames}, more than a "
+                             f"{size}-byte file can hold", path)
+        budget, how = max(size * MAX_EXPANSION, MIN_PIXEL_BUDGET), "can decode to"
+    if need > budget:
+        raise InputError(f"the header claims {need} bytes of pixels ({frames} frame(s) of {rows}×{columns}, "
+                         f"{samples} sample(s) of {bits or 1} bits; NumberOfFrames (0028,0008), Rows (0028,0010), "
+                         f"Columns (0028,0011)) but the {size}-byte file {how} at most {budget}", path)
+    return rows, columns
 
 
 def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] | None) -> list[SliceHeader]:
     """SliceHeaders from a header getter (``ds`` is pydicom's Dataset, or None on the raw path)."""
-    frames = _int(h.get("NumberOfFrames")) or 1
+    frames = _frame_count(h, path)
+    rows, columns = _check_image(h, path, ts, frames)
     window = (_number(_first(h.get("WindowCenter"))), _number(_first(h.get("WindowWidth"))))
     common = dict(
         path=str(path), series_uid=str(h.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
         study_uid=str(h.get("StudyInstanceUID", "")), modality=str(h.get("Modality", "")),
         description=str(h.get("SeriesDescription", "")), series_number=_int(h.get("SeriesNumber")),
-        instance=_int(h.get("InstanceNumber")), rows=int(h.get("Rows")), columns=int(h.get("Columns")),
+        instance=_int(h.get("InstanceNumber")), rows=rows, columns=columns,
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
         samples=_int(h.get("SamplesPerPixel")) or 1,
         rescale_type=str(h.get("RescaleType", "") or (ds.get("DoseUnits", "") if ds is not None else "")),  # RT dose
-        transfer_syntax=ts, slice_thickness=_number(h.get("SliceThickness")),
+        transfer_syntax=ts, slice_thickness=_length(h.get("SliceThickness")),
         acquisition_time=str(h.get("AcquisitionTime", "") or ""),
         window=window if None not in window and window[1] > 0 else None,
     )
-    spacing = _floats(h.get("PixelSpacing"), 2)
+    spacing = _spacing(h.get("PixelSpacing"))
     orientation = _floats(h.get("ImageOrientationPatient"), 6)
     position = _floats(h.get("ImagePositionPatient"), 3)
     slope = _number(h.get("RescaleSlope"))
@@ -410,7 +560,7 @@ def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] |
                 continue
             measures = _item(g, "PixelMeasuresSequence")
             if measures is not None:
-                f_spacing = _floats(measures.get("PixelSpacing"), 2) or f_spacing
+                f_spacing = _spacing(measures.get("PixelSpacing")) or f_spacing
             orient = _item(g, "PlaneOrientationSequence")
             if orient is not None:
                 f_orient = _floats(orient.get("ImageOrientationPatient"), 6) or f_orient
