@@ -7,7 +7,6 @@ dict, which ``--state`` applies to another file unchanged (``table_state``).
 
 from __future__ import annotations
 
-import codecs
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,8 @@ from ..errors import InputError, OptionError, TensortoolError, UsageError
 from ..shaping import one_hot as make_one_hot, scale_columns
 from .table_fast import read_plain_numeric
 from .table_open import DEFAULT_MAX_BYTES, WHITESPACE, opened
-from .table_read import Dialect, first_problem, is_number, line_of, read_table, sniff, sniff_delimiter
+from .table_read import (Dialect, check_source, first_problem, is_number, line_of, read_table, sniff,
+                         sniff_delimiter)
 from .table_state import FORMAT, read_state
 
 FEATURE_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
@@ -213,12 +213,7 @@ def _read_errors(src: Path) -> Iterator[None]:
 def _open_and_load(src: Path, reading: dict, fitted: dict | None, plan: dict | None, *, delimiter: str | None,
                    encoding: str, **rest: Any) -> Bundle:
     """Decompress / take out skipped and comment lines first when needed (see ``table_open``)."""
-    if not src.is_file():
-        raise InputError("no such file" if not src.exists() else "not a file", src)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}", src) from None
+    check_source(src, encoding)
     data = src
     try:
         with opened(src, skip_rows=reading["skip_rows"], comment=reading["comment"], encoding=encoding,
@@ -314,7 +309,7 @@ def _load(src: Path, data: Path, removed: tuple[int, ...], fitted: dict | None, 
             if not_number.sum() * 2 > max(filled, 1):  # mostly text: a text column, not bad cells
                 sample = values[np.flatnonzero(not_number)[0]] if not_number.any() else ""
                 split = str(sample).split()
-                hint = (f"the columns seem to be separated by spaces: give --delimiter ' '"
+                hint = ("the columns seem to be separated by spaces: give --delimiter ' '"
                         if len(split) > 1 and all(is_number(c) for c in split) else
                         f"one-hot it with --categorical {name} (or --categorical auto), "
                         f"or leave it out with --drop {name}")

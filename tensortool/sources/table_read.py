@@ -133,16 +133,21 @@ def sniff_header(rows: Sequence[Sequence[str]]) -> bool:
     return any(is_number(row[j]) for row in below for j in range(min(len(row), len(first))) if row[j].strip())
 
 
-def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None = None,
-          encoding: str = "utf-8", removed: tuple[int, ...] = ()) -> Dialect:
-    """Delimiter, header and column names of ``path`` (without a header: names "0", "1", ...)."""
-    src = Path(path)
+def check_source(src: Path, encoding: str) -> None:
+    """The file exists, is a file, and ``encoding`` is one Python knows."""
     if not src.is_file():
         raise InputError("no such file" if not src.exists() else "not a file", src)
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r}", src) from None
+
+
+def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None = None,
+          encoding: str = "utf-8", removed: tuple[int, ...] = ()) -> Dialect:
+    """Delimiter, header and column names of ``path`` (without a header: names "0", "1", ...)."""
+    src = Path(path)
+    check_source(src, encoding)
     delimiter = delimiter or sniff_delimiter(src, encoding)
     rows = _head_rows(src, encoding, delimiter)
     if not rows:

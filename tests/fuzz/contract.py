@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from tensortool.errors import TensortoolError
 
@@ -87,3 +88,32 @@ def seeds(*patterns: str, limit: int = 40, extra: Iterable[Path] = ()) -> list[b
         if len(out) >= limit:
             break
     return out
+
+
+def mutations(special: list[bytes], kinds: tuple[str, ...] = ("flip", "insert", "delete", "truncate", "repeat",
+                                                                 "swap")) -> st.SearchStrategy:
+    """One byte-level edit for ``mutate``: (kind, position, a special string to insert, a count)."""
+    return st.tuples(st.sampled_from(kinds), st.integers(0, 1 << 16), st.sampled_from(special), st.integers(1, 64))
+
+
+def mutate(data: bytes, steps) -> bytes:
+    """``data`` with each edit of ``steps`` (from ``mutations``) applied in turn."""
+    for kind, at, text, count in steps:
+        at = at % (len(data) + 1)
+        if kind == "flip" and data:
+            i = at % len(data)
+            data = data[:i] + bytes([data[i] ^ (1 << (count % 8))]) + data[i + 1:]
+        elif kind == "insert":
+            data = data[:at] + text * (count % 4 + 1) + data[at:]
+        elif kind == "delete":
+            data = data[:at] + data[at + count:]
+        elif kind == "truncate":
+            data = data[:at]
+        elif kind == "repeat":  # the first line again: more rows of the same shape
+            line = data.split(b"\n", 1)[0]
+            data = data + (b"\n" + line) * (count % 8)
+        elif kind == "swap" and data:
+            j = (at + count) % len(data)
+            i = at % len(data)
+            data = data[:i] + data[j:j + 1] + data[i + 1:]
+    return data

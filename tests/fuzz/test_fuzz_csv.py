@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from contract import FUZZ, check, seeds
+from contract import FUZZ, check, seeds, mutate, mutations
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,26 +21,7 @@ SPECIAL = [b"", b",", b";", b"\t", b"\n", b"\r\n", b"\r", b'"', b'""', b"\x00", 
            b"nan", b"-inf", b"1e400", b"1e-400", b"99999999999999999999", b"-0", b"0x1p3", b"1_000", b"\xc3\xa9",
            b"\xe2\x80\x94", b"NA", b"true", b" ", b"1e", b".", b"-", b"+1", b"12345678901234567890.5e-3"]
 
-mutation = st.tuples(st.sampled_from(["flip", "insert", "delete", "truncate", "repeat"]),
-                     st.integers(0, 1 << 16), st.sampled_from(SPECIAL), st.integers(1, 64))
-
-
-def mutate(data: bytes, steps) -> bytes:
-    for kind, at, text, count in steps:
-        at = at % (len(data) + 1)
-        if kind == "flip" and data:
-            i = at % len(data)
-            data = data[:i] + bytes([data[i] ^ (1 << (count % 8))]) + data[i + 1:]
-        elif kind == "insert":
-            data = data[:at] + text * (count % 4 + 1) + data[at:]
-        elif kind == "delete":
-            data = data[:at] + data[at + count:]
-        elif kind == "truncate":
-            data = data[:at]
-        else:
-            line = data.split(b"\n", 1)[0]
-            data = data + (b"\n" + line) * (count % 8)
-    return data
+mutation = mutations(SPECIAL, ("flip", "insert", "delete", "truncate", "repeat"))
 
 
 options = st.fixed_dictionaries({}, optional={

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from contract import FUZZ, TIME_BOUND_S, check
+from contract import FUZZ, TIME_BOUND_S, check, mutate, mutations
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -69,27 +69,7 @@ for _name in ("zip", "zip-meta"):
 SPECIAL = [b"\x00", b"\xff", b"\x80\x02", b".", b"(", b"t", b"R", b"b", b"Q", b"h\x00", b"q\x00", b"]", b"}", b"s",
            b"a", b"e", b"u", b"\x81", b"\x93", b"\x94", b"\x95", b"cos\nsystem\n", b"cbuiltins\nset\n",
            b"J\xff\xff\xff\x7f", b"K\x00", b"X\xff\xff\xff\x7f", b"\x8a\x08" + b"\xff" * 8, b"N", b"\x88"]
-mutation = st.tuples(st.sampled_from(["flip", "insert", "delete", "truncate", "swap"]),
-                     st.integers(0, 1 << 16), st.sampled_from(SPECIAL), st.integers(1, 64))
-
-
-def mutate(data: bytes, steps) -> bytes:
-    for kind, at, text, count in steps:
-        at = at % (len(data) + 1)
-        if kind == "flip" and data:
-            i = at % len(data)
-            data = data[:i] + bytes([data[i] ^ (1 << (count % 8))]) + data[i + 1:]
-        elif kind == "insert":
-            data = data[:at] + text * (count % 3 + 1) + data[at:]
-        elif kind == "delete":
-            data = data[:at] + data[at + count:]
-        elif kind == "truncate":
-            data = data[:at]
-        elif data:
-            j = (at + count) % len(data)
-            i = at % len(data)
-            data = data[:i] + data[j:j + 1] + data[i + 1:]
-    return data
+mutation = mutations(SPECIAL, ("flip", "insert", "delete", "truncate", "swap"))
 
 
 def rezip(parts: dict[str, bytes], pkl: bytes) -> bytes:
