@@ -14,7 +14,6 @@ import bz2
 import gzip
 import io
 import lzma
-import os
 import signal
 import sys
 import tempfile

@@ -12,7 +12,6 @@ file (created only if pickled code runs) is a finding.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import signal
 import sys

@@ -36,7 +36,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .errors import InputError, OptionError, UsageError
+from .errors import InputError, OptionError
 from .pickle_globals import PLAIN, TRUST_ONLY, is_harmful, is_plain, resolve_allowed
 from .pickle_scan import Scan
 

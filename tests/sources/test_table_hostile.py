@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tensortool import InputError, OptionError, TensortoolError, load_csv
+from tensortool import InputError, OptionError, load_csv
 
 
 def test_cells_numpy_would_strip_are_their_own_category(tmp_path):
