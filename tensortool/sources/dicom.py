@@ -240,16 +240,33 @@ def _bound_j2k_parser() -> None:
         base.get_j2k_parameters = _j2k_parameters_bounded(base.get_j2k_parameters)
 
 
+def _decode_file(path: str) -> np.ndarray:
+    """pydicom's decode of the file itself (fast, no Dataset); a parsed Dataset where that fails.
+
+    ``pixel_array(path)`` walks the file on its own and misses cases that ``dcmread`` handles
+    (a deflated dataset, an encapsulation that needs the parser's VR fix-ups): those are decoded
+    from the Dataset, as ``dcmread(path).pixel_array`` would.
+    """
+    import pydicom
+    from pydicom.pixels import pixel_array
+
+    from .dicom_series import _library_errors
+
+    try:
+        return pixel_array(path)
+    except _library_errors():
+        pass
+    return pydicom.dcmread(path).pixel_array
+
+
 def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threading.local | None = None) -> np.ndarray:
     """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom."""
     if header is not None and header.native is not None:
         return _read_native(header, buffers)
-    from pydicom.pixels import pixel_array
-
     _bound_j2k_parser()
     try:
         with pydicom_errors(path, "truncated or unreadable pixel data"):
-            arr = pixel_array(path)
+            arr = _decode_file(path)
     except MemoryError:  # the header's size passed the checks, but not this machine's memory
         raise InputError("the decoded pixel data does not fit in memory", path) from None
     except RuntimeError as exc:

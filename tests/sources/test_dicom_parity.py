@@ -1,0 +1,88 @@
+"""load_dicom against pydicom on every file of pydicom's own test set: where
+``dcmread(f).pixel_array`` decodes, load_dicom returns the same values after the modality LUT
+(rescale slope/intercept), PALETTE COLOR through its palette (``apply_color_lut``), YBR as RGB
+(what ``pixel_array`` returns by default)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from tensortool import InputError, load_dicom
+
+TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"  # shipped in the wheel; no download
+ALL = sorted(p.name for p in TEST_FILES.rglob("*.dcm"))
+
+
+def reference(path: Path) -> tuple[np.ndarray, pydicom.Dataset] | None:
+    """pydicom's decode (F×H×W[×3]) after the modality LUT / palette, or None when pydicom cannot decode."""
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(path)
+            arr = ds.pixel_array
+        except Exception:  # noqa: BLE001 - pydicom's own failures mean: not comparable
+            return None
+        if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+            arr = apply_color_lut(arr, ds)
+        elif ds.get("SamplesPerPixel", 1) == 1 and "RescaleSlope" in ds:
+            arr = apply_modality_lut(arr, ds)
+        elif "DoseGridScaling" in ds:  # RT dose: tensortool rescales to DoseUnits (Gy) too
+            arr = arr * float(ds.DoseGridScaling)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    return (arr if frames > 1 else arr[None]), ds
+
+
+def as_frames(bundle) -> np.ndarray:
+    """(1, C, D, H, W) → D×H×W[×C], as pydicom lays frames out."""
+    v = bundle["volume"][0].numpy()
+    return v[0] if v.shape[0] == 1 else np.moveaxis(v, 0, -1)
+
+
+DECODED = [n for n in ALL if reference(next(TEST_FILES.rglob(n))) is not None]
+
+
+def test_most_of_the_set_is_decodable_by_pydicom():
+    # the rest (no pixel data, no file meta, truncated, undecodable by every plugin) is skipped below
+    assert len(DECODED) >= 55, (len(DECODED), len(ALL))
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True)) if n == "examples_palette.dcm"
+                                  else n for n in DECODED])
+def test_equals_pydicom(name):
+    path = next(TEST_FILES.rglob(name))
+    ref, ds = reference(path)
+    b = load_dicom(path, workers=1)
+    got = as_frames(b)
+    files = b.meta["files"]
+    if len(files) > 1:  # frames come out in slice-position order; put pydicom's in the same order
+        ref = ref[[int(f.rsplit("#", 1)[1]) for f in files]]
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref.astype(np.float64), rtol=1e-6, atol=1e-6 * max(1.0, float(np.abs(ref).max())))
+
+
+@pytest.mark.xfail(strict=True)
+def test_palette_color_comes_back_as_rgb():
+    from pydicom.pixels import apply_color_lut
+
+    path = TEST_FILES / "examples_palette.dcm"
+    ds = pydicom.dcmread(path)
+    b = load_dicom(path)
+    assert b["volume"].shape == (1, 3, 1, *ds.pixel_array.shape) and b.meta["samples_per_pixel"] == 3
+    np.testing.assert_array_equal(as_frames(b)[0], apply_color_lut(ds.pixel_array, ds))
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_jpeg_dcmtk.dcm", "examples_ybr_color.dcm",
+                                  "SC_ybr_full_422_uncompressed.dcm", "GDCMJ2K_TextGBR.dcm"])
+def test_ybr_is_converted_like_pydicom(name):
+    ds = pydicom.dcmread(TEST_FILES / name)
+    assert ds.PhotometricInterpretation.startswith("YBR")
+    ref = ds.pixel_array  # pydicom converts YBR to RGB by default
+    got = as_frames(load_dicom(TEST_FILES / name))
+    np.testing.assert_array_equal(got, ref if ref.ndim == 4 else ref[None])
