@@ -240,7 +240,7 @@ def _bound_j2k_parser() -> None:
         base.get_j2k_parameters = _j2k_parameters_bounded(base.get_j2k_parameters)
 
 
-def _decode_file(path: str) -> np.ndarray:
+def _decode_file(path: str, palette: bool = False) -> np.ndarray:
     """pydicom's decode of the file itself (fast, no Dataset); a parsed Dataset where that fails.
 
     ``pixel_array(path)`` walks the file on its own and misses cases that ``dcmread`` handles
@@ -248,10 +248,13 @@ def _decode_file(path: str) -> np.ndarray:
     from the Dataset, as ``dcmread(path).pixel_array`` would.
     """
     import pydicom
-    from pydicom.pixels import pixel_array
+    from pydicom.pixels import apply_color_lut, pixel_array
 
     from .dicom_series import _library_errors
 
+    if palette:  # the palette lives in the header: it needs the Dataset
+        ds = pydicom.dcmread(path)
+        return apply_color_lut(ds.pixel_array, ds)
     try:
         return pixel_array(path)
     except _library_errors():
@@ -260,13 +263,14 @@ def _decode_file(path: str) -> np.ndarray:
 
 
 def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threading.local | None = None) -> np.ndarray:
-    """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom."""
+    """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom, PALETTE COLOR
+    looked up in its palette (RGB)."""
     if header is not None and header.native is not None:
         return _read_native(header, buffers)
     _bound_j2k_parser()
     try:
         with pydicom_errors(path, "truncated or unreadable pixel data"):
-            arr = _decode_file(path)
+            arr = _decode_file(path, header is not None and header.palette)
     except MemoryError:  # the header's size passed the checks, but not this machine's memory
         raise InputError("the decoded pixel data does not fit in memory", path) from None
     except RuntimeError as exc:

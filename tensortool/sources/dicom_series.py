@@ -71,6 +71,7 @@ class SliceHeader:
     # (byte offset, numpy dtype, unused high bits) of uncompressed little-endian grey pixels, so
     # they can be read with one np.fromfile instead of parsing the file a second time.
     native: tuple[int, str, int] | None = None
+    palette: bool = False  # PALETTE COLOR: one stored index a pixel, read out as RGB through the palette
 
 
 _NATIVE_SYNTAXES = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}  # implicit, explicit VR LE
@@ -522,13 +523,14 @@ def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] |
     frames = _frame_count(h, path)
     rows, columns = _check_image(h, path, ts, frames)
     window = (_number(_first(h.get("WindowCenter"))), _number(_first(h.get("WindowWidth"))))
+    palette = str(h.get("PhotometricInterpretation", "")).strip().upper() == "PALETTE COLOR"
     common = dict(
         path=str(path), series_uid=str(h.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
         study_uid=str(h.get("StudyInstanceUID", "")), modality=str(h.get("Modality", "")),
         description=str(h.get("SeriesDescription", "")), series_number=_int(h.get("SeriesNumber")),
         instance=_int(h.get("InstanceNumber")), rows=rows, columns=columns,
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
-        samples=_int(h.get("SamplesPerPixel")) or 1,
+        samples=3 if palette else _int(h.get("SamplesPerPixel")) or 1, palette=palette,
         rescale_type=str(h.get("RescaleType", "") or (ds.get("DoseUnits", "") if ds is not None else "")),  # RT dose
         transfer_syntax=ts, slice_thickness=_length(h.get("SliceThickness")),
         acquisition_time=str(h.get("AcquisitionTime", "") or ""),

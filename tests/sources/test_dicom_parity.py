@@ -53,8 +53,7 @@ def test_most_of_the_set_is_decodable_by_pydicom():
     assert len(DECODED) >= 55, (len(DECODED), len(ALL))
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True)) if n == "examples_palette.dcm"
-                                  else n for n in DECODED])
+@pytest.mark.parametrize("name", DECODED)
 def test_equals_pydicom(name):
     path = next(TEST_FILES.rglob(name))
     ref, ds = reference(path)
@@ -67,7 +66,6 @@ def test_equals_pydicom(name):
     np.testing.assert_allclose(got, ref.astype(np.float64), rtol=1e-6, atol=1e-6 * max(1.0, float(np.abs(ref).max())))
 
 
-@pytest.mark.xfail(strict=True)
 def test_palette_color_comes_back_as_rgb():
     from pydicom.pixels import apply_color_lut
 
@@ -86,3 +84,28 @@ def test_ybr_is_converted_like_pydicom(name):
     ref = ds.pixel_array  # pydicom converts YBR to RGB by default
     got = as_frames(load_dicom(TEST_FILES / name))
     np.testing.assert_array_equal(got, ref if ref.ndim == 4 else ref[None])
+
+
+def test_palette_color_series_with_16_bit_palette(tmp_path):
+    """A crafted palette series (8-bit indices, 16-bit palette entries): each slice through its palette."""
+    from pydicom.pixels import apply_color_lut
+
+    from dicom_writer import write_series
+
+    stored = np.random.default_rng(3).integers(0, 256, (3, 6, 5), dtype=np.uint8)
+    written = write_series(tmp_path / "pal", stored, modality="OT", slopes=1.0, intercepts=0.0)
+    ramp = np.arange(256, dtype=np.int64)
+    for f in written.files:
+        ds = pydicom.dcmread(f)
+        ds.PhotometricInterpretation = "PALETTE COLOR"
+        del ds.RescaleSlope, ds.RescaleIntercept
+        for colour, lut in (("Red", ramp * 257), ("Green", 65535 - ramp * 257), ("Blue", (ramp * 97) % 65536)):
+            setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
+            ds[f"{colour}PaletteColorLookupTableDescriptor"].VR = "US"
+            setattr(ds, f"{colour}PaletteColorLookupTableData", lut.astype("<u2").tobytes())
+        ds.save_as(f)
+    b = load_dicom(tmp_path / "pal")
+    assert b["volume"].shape == (1, 3, 3, 6, 5)
+    for k, f in enumerate(b.meta["files"]):
+        ds = pydicom.dcmread(f)
+        np.testing.assert_array_equal(as_frames(b)[k], apply_color_lut(ds.pixel_array, ds))
