@@ -240,6 +240,29 @@ def _bound_j2k_parser() -> None:
         base.get_j2k_parameters = _j2k_parameters_bounded(base.get_j2k_parameters)
 
 
+def _decoder_available(transfer_syntax: str) -> bool:
+    """Whether pydicom has a usable decoder (its dependencies installed) for this transfer syntax."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return bool(get_decoder(transfer_syntax).is_available)
+    except (NotImplementedError, ValueError, TypeError):
+        return False
+
+
+def _decoder_reason(exc: BaseException, limit: int = 600) -> str:
+    """pydicom's decode failure on one line: each plugin's own reason, not just the heading above them.
+
+    pydicom writes "Unable to decode as exceptions were raised by all available plugins:" and then
+    one indented line per plugin; the heading alone says nothing about the data.
+    """
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    text = "; ".join(lines) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _decode_file(path: str, palette: bool = False) -> np.ndarray:
     """pydicom's decode of the file itself (fast, no Dataset); a parsed Dataset where that fails.
 
@@ -274,9 +297,9 @@ def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threadin
     except MemoryError:  # the header's size passed the checks, but not this machine's memory
         raise InputError("the decoded pixel data does not fit in memory", path) from None
     except RuntimeError as exc:
-        if "missing dependencies" in str(exc) or "plugins" in str(exc):
-            raise InputError(f"no decoder available: {str(exc).splitlines()[0]}", path, hint=EXTRA_HINT) from None
-        raise InputError(f"cannot decode the pixel data: {exc}", path) from None
+        if header is not None and not _decoder_available(header.transfer_syntax):
+            raise InputError(f"no decoder available: {_decoder_reason(exc)}", path, hint=EXTRA_HINT) from None
+        raise InputError(f"cannot decode the pixel data: {_decoder_reason(exc)}", path) from None
     except BaseException as exc:
         # The Rust decoders (pylibjpeg-rle) panic on some malformed data: pyo3's PanicException
         # derives from BaseException, so nothing else would stop it.

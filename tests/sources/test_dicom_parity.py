@@ -109,3 +109,13 @@ def test_palette_color_series_with_16_bit_palette(tmp_path):
     for k, f in enumerate(b.meta["files"]):
         ds = pydicom.dcmread(f)
         np.testing.assert_array_equal(as_frames(b)[k], apply_color_lut(ds.pixel_array, ds))
+
+
+def test_decoder_failure_shows_the_decoders_reason_and_no_install_hint():
+    # JPEG-lossy.dcm: the decoders are installed, and each refuses the data for its own reason
+    with pytest.raises(InputError) as info:
+        load_dicom(TEST_FILES / "JPEG-lossy.dcm")
+    text = str(info.value)
+    assert "misplaced marker segment" in text and "pylibjpeg" in text
+    assert "pip install" not in text and "no decoder" not in text
+    assert "JPEG-lossy.dcm" in text and "\n" not in text
