@@ -107,7 +107,8 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
     The volume is ``volume`` (1×1×D×H×W float32 by default), slices ordered by position along
     the slice normal, values rescaled per slice (Hounsfield units for CT). With ``all_series``
     every volume candidate becomes ``volume_0``, ``volume_1``, ... and ``meta["series"]`` holds
-    each one's meta. ``workers``: threads for reading pixels (default: the cores, up to 8) and,
+    each one's meta; with ``skip_bad`` too, a series that cannot be loaded is left out and listed
+    in ``meta["skipped_series"]`` (its index, UID, description and the reason). ``workers``: threads for reading pixels (default: the cores, up to 8) and,
     only when given, for the header scan (one by default: it is pure Python).
 
     >>> vol = load_dicom("samples/dicom/ct")  # doctest: +SKIP
@@ -133,18 +134,33 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
         raise InputError("no image series found (only localizers)")
     options = dict(order=order, dtype=dtype, raw=raw, window=win, layout=layout, strict=strict,
                    skip_bad=skip_bad, split_duplicates=split_duplicates, workers=workers, progress=progress)
-    tensors, metas = {}, []
-    for k, s in enumerate(chosen):
-        volume, meta = _load_series(s, **options)
-        tensors["volume" if not all_series else f"volume_{k}"] = volume
+    tensors, metas, bad_series = {}, [], []
+    for s in chosen:
+        try:
+            volume, meta = _load_series(s, **options)
+        except InputError as exc:
+            # With --all-series --skip-bad a bad series (duplicate positions, every slice
+            # unreadable, ...) is left out like a bad file, and the others still load.
+            if not (all_series and skip_bad):
+                raise
+            bad_series.append({"series_index": s.index, "series_uid": s.uid, "description": s.first.description,
+                               "error": str(exc)})
+            continue
+        tensors["volume" if not all_series else f"volume_{len(metas)}"] = volume
         metas.append(meta)
-    warnings = [w for m in metas for w in m.pop("warnings")]
+    if not metas:
+        raise InputError(f"none of the {len(chosen)} series could be loaded; series {bad_series[0]['series_index']}: "
+                         f"{bad_series[0]['error']}")
+    warnings = [f"series {b['series_index']} skipped: {b['error']}" for b in bad_series]
+    warnings += [w for m in metas for w in m.pop("warnings")]
     if scan["not_dicom"]:
         warnings.insert(0, f"{scan['not_dicom']} file(s) that are not DICOM images were ignored")
     extra = {"not_dicom_files": scan["not_dicom"], "skipped": scan["skipped"] + [x for m in metas for x in m.pop("skipped")],
              "warnings": warnings, "tensortool_version": __version__}
     if all_series:
         meta = {"layout": layout, "series": metas, **extra}
+        if skip_bad:
+            meta["skipped_series"] = bad_series
     else:
         meta = {**metas[0], **extra}
     return Bundle(tensors, meta, primary=next(iter(tensors)))

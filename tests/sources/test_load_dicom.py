@@ -332,3 +332,22 @@ def test_each_rescale_path_equals_simpleitk_and_the_generator(tmp_path, dtype, s
     np.testing.assert_array_equal(load_dicom(tmp_path / "r", dtype="float64")["volume"][0, 0].numpy(), w.hu)
     raw = load_dicom(tmp_path / "r", raw=True)["volume"][0, 0].numpy()
     np.testing.assert_array_equal(raw, stored)
+
+
+def test_all_series_skip_bad_skips_a_bad_series_and_goes_on(tmp_path):
+    study = "1.2.3.4"
+    bad = write_series(tmp_path / "d", phantom(4, 16, 16, seed=7), positions=[0, 0, 2.5, 5], series_number=1,
+                       study_uid=study, prefix="a")
+    good = write_series(tmp_path / "d", phantom(5, 16, 16, seed=8), series_number=2, study_uid=study, prefix="b")
+    also = write_series(tmp_path / "d", phantom(3, 12, 12, seed=9), series_number=3, study_uid=study, prefix="c")
+    with pytest.raises(InputError, match="share a position"):
+        load_dicom(tmp_path / "d", all_series=True)
+    b = load_dicom(tmp_path / "d", all_series=True, skip_bad=True)
+    assert sorted(b.tensors) == ["volume_0", "volume_1"]
+    np.testing.assert_array_equal(vol(b, "volume_0"), good.hu.astype(np.float32))
+    np.testing.assert_array_equal(vol(b, "volume_1"), also.hu.astype(np.float32))
+    assert [m["series_uid"] for m in b.meta["series"]] == [good.series_uid, also.series_uid]
+    (skip,) = b.meta["skipped_series"]
+    assert skip["series_uid"] == bad.series_uid and skip["series_index"] == 0
+    assert "share a position" in skip["error"]
+    assert any("series 0" in w and "share a position" in w for w in b.meta["warnings"])
