@@ -465,6 +465,9 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
         "direction": [round(v, 8) for v in geo.direction],
         "affine_lps": [[round(v, 6) for v in r] for r in geo.affine_lps],
         "slice_positions_mm": [round(v, 4) for v in geo.positions_mm],
+        # Which geometry places every slice: the affine when the slices are evenly spaced; after a
+        # gap, only each slice's own distance along the normal (the affine uses the median step).
+        "resample_with": "slice_positions_mm" if geo.gaps else "affine_lps",
         "order": order,
         "gaps": geo.gaps,
         "gantry_tilt_deg": geo.tilt_deg,

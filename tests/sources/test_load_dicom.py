@@ -351,3 +351,25 @@ def test_all_series_skip_bad_skips_a_bad_series_and_goes_on(tmp_path):
     assert skip["series_uid"] == bad.series_uid and skip["series_index"] == 0
     assert "share a position" in skip["error"]
     assert any("series 0" in w and "share a position" in w for w in b.meta["warnings"])
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 12.0])
+def test_after_a_gap_spacing_and_affine_agree_and_positions_are_the_truth(tmp_path, tilt_deg):
+    dist = [0.0, 1.25, 2.5, 3.75, 5.0, 410.0]  # a far-away last slice: the mean step is 82 mm, the median 1.25
+    w = write_series(tmp_path / "g", phantom(6, 16, 16, seed=4), positions=dist, tilt_deg=tilt_deg)
+    b = load_dicom(tmp_path / "g")
+    m = b.meta
+    affine = np.array(m["affine_lps"])
+    normal = np.array([0.0, 0.0, 1.0])  # the writer's axial slices
+    assert m["spacing_mm"][0] == pytest.approx(1.25)
+    assert float(np.dot(affine[:3, 0], normal)) == pytest.approx(m["spacing_mm"][0])  # the same slice step
+    for k in range(5):  # the affine is exact up to the gap (the writer shears a tilted stack along y)
+        where = np.array(w.positions[k]) + [0.0, dist[k] * np.tan(np.radians(tilt_deg)), 0.0]
+        np.testing.assert_allclose(affine @ [k, 0, 0, 1], [*where, 1], atol=1e-3)
+    assert m["gaps"] and m["resample_with"] == "slice_positions_mm"
+    assert m["slice_positions_mm"] == pytest.approx([d - 100.0 for d in dist])  # the real distances
+    assert any("slice_positions_mm" in x for x in m["warnings"])
+
+
+def test_even_slices_resample_with_the_affine(ct, tmp_path):
+    assert load_dicom(tmp_path / "ct").meta["resample_with"] == "affine_lps"
