@@ -279,6 +279,66 @@ def _decoder_reason(exc: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+MAX_PALETTE_ENTRIES = 1 << 16  # a palette's descriptor counts at most 65536 entries
+_SEGMENT_STEPS = 1 << 18  # segments visited, indirect ones included
+
+
+def _check_segmented_palette(ds: Any) -> None:
+    """Refuse a segmented palette that expands beyond 65536 entries, before pydicom expands it.
+
+    pydicom expands segments into Python lists: linear segments of 65535 entries each, and
+    indirect segments that re-read earlier segments, would take minutes and gigabytes for a
+    palette of a few kilobytes. The same walk, counting only, stops at the limit.
+    """
+    desc = ds.get("RedPaletteColorLookupTableDescriptor")
+    bits = int(desc[2]) if desc is not None and len(desc) > 2 else 16
+    little = ds.file_meta._tsyntax_encoding[1] if hasattr(ds, "file_meta") else ds.original_encoding[1]
+    dtype = np.uint8 if bits == 8 else np.dtype("<u2" if little is not False else ">u2")
+    order = (3, 2, 1, 0) if little is not False else (2, 3, 0, 1)  # pydicom's 8-bit indirect offsets
+    for colour in ("Red", "Green", "Blue", "Alpha"):
+        data = ds.get(f"Segmented{colour}PaletteColorLookupTableData")
+        if not data:
+            continue
+        values = np.frombuffer(bytes(data)[:len(data) - len(data) % np.dtype(dtype).itemsize], dtype=dtype)
+        steps = [0]
+        if _segments_length(values.tolist(), 0, None, steps, 0, order if bits == 8 else None) > MAX_PALETTE_ENTRIES:
+            raise ValueError(f"the segmented {colour} palette expands to more than {MAX_PALETTE_ENTRIES} entries")
+
+
+def _segments_length(values: list[int], offset: int, count: int | None, steps: list[int], depth: int,
+                     eight_bit: tuple[int, ...] | None) -> int:
+    """The number of entries the segments from ``offset`` expand to (pydicom's walk, counting)."""
+    total = read = 0
+    while offset + 1 < len(values):
+        steps[0] += 1
+        if steps[0] > _SEGMENT_STEPS or depth > 16:
+            raise ValueError("the segmented palette refers to itself too often")
+        opcode, length = values[offset], values[offset + 1]
+        offset += 2
+        if opcode == 0:
+            total, offset = total + length, offset + length
+        elif opcode == 1:
+            total, offset = total + length, offset + 1
+        elif opcode == 2:
+            if eight_bit:
+                four = values[offset:offset + 4] + [0] * 4
+                ii = [four[k] for k in eight_bit]
+                target = (ii[0] << 8 | ii[1]) << 16 | (ii[2] << 8 | ii[3])
+                offset += 4
+            else:
+                target = (values[offset + 1] << 16 | values[offset]) if offset + 1 < len(values) else len(values)
+                offset += 2
+            total += _segments_length(values, target, length, steps, depth + 1, eight_bit)
+        else:
+            return total  # pydicom refuses unknown segment types itself
+        if total > MAX_PALETTE_ENTRIES:
+            return total
+        read += 1
+        if read == count:
+            break
+    return total
+
+
 def _decode_file(path: str, palette: bool = False) -> np.ndarray:
     """pydicom's decode of the file itself (fast, no Dataset); a parsed Dataset where that fails.
 
@@ -293,6 +353,7 @@ def _decode_file(path: str, palette: bool = False) -> np.ndarray:
 
     if palette:  # the palette lives in the header: it needs the Dataset
         ds = pydicom.dcmread(path)
+        _check_segmented_palette(ds)
         return apply_color_lut(ds.pixel_array, ds)
     try:
         return pixel_array(path)

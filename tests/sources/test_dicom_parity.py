@@ -86,25 +86,55 @@ def test_ybr_is_converted_like_pydicom(name):
     np.testing.assert_array_equal(got, ref if ref.ndim == 4 else ref[None])
 
 
-def test_palette_color_series_with_16_bit_palette(tmp_path):
-    """A crafted palette series (8-bit indices, 16-bit palette entries): each slice through its palette."""
-    from pydicom.pixels import apply_color_lut
-
+def palette_series(folder: Path, luts: dict[str, np.ndarray], segmented: bool = False) -> None:
+    """3 slices of 8-bit indices with a 16-bit palette (Red, Green, Blue → LUT data values)."""
     from dicom_writer import write_series
 
     stored = np.random.default_rng(3).integers(0, 256, (3, 6, 5), dtype=np.uint8)
-    written = write_series(tmp_path / "pal", stored, modality="OT", slopes=1.0, intercepts=0.0)
-    ramp = np.arange(256, dtype=np.int64)
+    written = write_series(folder, stored, modality="OT", slopes=1.0, intercepts=0.0)
     for f in written.files:
         ds = pydicom.dcmread(f)
         ds.PhotometricInterpretation = "PALETTE COLOR"
         del ds.RescaleSlope, ds.RescaleIntercept
-        for colour, lut in (("Red", ramp * 257), ("Green", 65535 - ramp * 257), ("Blue", (ramp * 97) % 65536)):
+        for colour, lut in luts.items():
             setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
             ds[f"{colour}PaletteColorLookupTableDescriptor"].VR = "US"
-            setattr(ds, f"{colour}PaletteColorLookupTableData", lut.astype("<u2").tobytes())
+            name = f"Segmented{colour}PaletteColorLookupTableData" if segmented else f"{colour}PaletteColorLookupTableData"
+            setattr(ds, name, np.asarray(lut).astype("<u2").tobytes())
         ds.save_as(f)
-    b = load_dicom(tmp_path / "pal")
+
+
+def test_palette_color_series_with_16_bit_palette(tmp_path):
+    """A crafted palette series (8-bit indices, 16-bit palette entries): each slice through its palette."""
+    ramp = np.arange(256, dtype=np.int64)
+    palette_series(tmp_path / "pal", {"Red": ramp * 257, "Green": 65535 - ramp * 257, "Blue": (ramp * 97) % 65536})
+    check_palette(tmp_path / "pal")
+
+
+def test_segmented_palette_equals_pydicom(tmp_path):
+    # discrete [0], linear up to 65535 over 255 entries; an indirect segment re-reading both
+    luts = {"Red": [0, 1, 0, 1, 255, 65535], "Green": [0, 1, 65535, 1, 255, 0],
+            "Blue": [0, 1, 7, 1, 127, 9000, 2, 1, 0, 0, 1, 127, 30000]}
+    palette_series(tmp_path / "seg", luts, segmented=True)
+    check_palette(tmp_path / "seg")
+
+
+def test_segmented_palette_that_explodes_is_refused(tmp_path):
+    # each linear segment expands to 65535 entries: 2000 of them would be 131 million list items
+    bomb = [0, 1, 0] + [1, 65535, 65535, 1, 65535, 0] * 1000
+    palette_series(tmp_path / "bomb", {"Red": bomb, "Green": bomb, "Blue": bomb}, segmented=True)
+    with pytest.raises(InputError, match="expands to more than 65536 entries"):
+        load_dicom(tmp_path / "bomb")
+    loop = [0, 1, 0, 2, 65535, 0, 0]  # an indirect segment that re-reads itself
+    palette_series(tmp_path / "loop", {"Red": loop, "Green": loop, "Blue": loop}, segmented=True)
+    with pytest.raises(InputError):
+        load_dicom(tmp_path / "loop")
+
+
+def check_palette(folder: Path) -> None:
+    from pydicom.pixels import apply_color_lut
+
+    b = load_dicom(folder)
     assert b["volume"].shape == (1, 3, 3, 6, 5)
     for k, f in enumerate(b.meta["files"]):
         ds = pydicom.dcmread(f)
