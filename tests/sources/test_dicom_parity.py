@@ -53,6 +53,13 @@ def test_most_of_the_set_is_decodable_by_pydicom():
     assert len(DECODED) >= 55, (len(DECODED), len(ALL))
 
 
+@pytest.mark.parametrize("name", sorted(set(ALL) - set(DECODED)))
+def test_what_pydicom_cannot_decode_is_one_input_error(name):
+    with pytest.raises(InputError) as info:
+        load_dicom(next(TEST_FILES.rglob(name)), workers=1)
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("name", DECODED)
 def test_equals_pydicom(name):
     path = next(TEST_FILES.rglob(name))
