@@ -108,8 +108,12 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
     the slice normal, values rescaled per slice (Hounsfield units for CT). With ``all_series``
     every volume candidate becomes ``volume_0``, ``volume_1``, ... and ``meta["series"]`` holds
     each one's meta; with ``skip_bad`` too, a series that cannot be loaded is left out and listed
-    in ``meta["skipped_series"]`` (its index, UID, description and the reason). ``workers``: threads for reading pixels (default: the cores, up to 8) and,
-    only when given, for the header scan (one by default: it is pure Python).
+    in ``meta["skipped_series"]`` (its index, UID, description and the reason). ``workers``:
+    threads for reading pixels (default: the cores, up to 8) and, only when given, for the
+    header scan (one by default: it is pure Python). PALETTE COLOR and YBR images come back as
+    RGB (3 channels). ``meta["resample_with"]`` names the geometry that places every slice:
+    ``affine_lps`` for evenly spaced slices, ``slice_positions_mm`` after a gap (``spacing_mm``
+    and the affine then use the median step).
 
     >>> vol = load_dicom("samples/dicom/ct")  # doctest: +SKIP
     >>> vol["volume"].shape, vol.meta["spacing_mm"]  # doctest: +SKIP
@@ -363,8 +367,10 @@ def _decode_file(path: str, palette: bool = False) -> np.ndarray:
 
 
 def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threading.local | None = None) -> np.ndarray:
-    """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom, PALETTE COLOR
-    looked up in its palette (RGB)."""
+    """All frames of one file as stored values (F×H×W[×S]).
+
+    YBR is converted to RGB by pydicom; PALETTE COLOR is looked up in its palette (RGB).
+    """
     if header is not None and header.native is not None:
         return _read_native(header, buffers)
     _bound_j2k_parser()

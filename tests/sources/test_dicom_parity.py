@@ -106,7 +106,7 @@ def palette_series(folder: Path, luts: dict[str, np.ndarray], segmented: bool = 
         for colour, lut in luts.items():
             setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
             ds[f"{colour}PaletteColorLookupTableDescriptor"].VR = "US"
-            name = f"Segmented{colour}PaletteColorLookupTableData" if segmented else f"{colour}PaletteColorLookupTableData"
+            name = f"{'Segmented' if segmented else ''}{colour}PaletteColorLookupTableData"
             setattr(ds, name, np.asarray(lut).astype("<u2").tobytes())
         ds.save_as(f)
 
