@@ -107,8 +107,13 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
     The volume is ``volume`` (1×1×D×H×W float32 by default), slices ordered by position along
     the slice normal, values rescaled per slice (Hounsfield units for CT). With ``all_series``
     every volume candidate becomes ``volume_0``, ``volume_1``, ... and ``meta["series"]`` holds
-    each one's meta. ``workers``: threads for reading pixels (default: the cores, up to 8) and,
-    only when given, for the header scan (one by default: it is pure Python).
+    each one's meta; with ``skip_bad`` too, a series that cannot be loaded is left out and listed
+    in ``meta["skipped_series"]`` (its index, UID, description and the reason). ``workers``:
+    threads for reading pixels (default: the cores, up to 8) and, only when given, for the
+    header scan (one by default: it is pure Python). PALETTE COLOR and YBR images come back as
+    RGB (3 channels). ``meta["resample_with"]`` names the geometry that places every slice:
+    ``affine_lps`` for evenly spaced slices, ``slice_positions_mm`` after a gap (``spacing_mm``
+    and the affine then use the median step).
 
     >>> vol = load_dicom("samples/dicom/ct")  # doctest: +SKIP
     >>> vol["volume"].shape, vol.meta["spacing_mm"]  # doctest: +SKIP
@@ -133,18 +138,33 @@ def load_dicom(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, series
         raise InputError("no image series found (only localizers)")
     options = dict(order=order, dtype=dtype, raw=raw, window=win, layout=layout, strict=strict,
                    skip_bad=skip_bad, split_duplicates=split_duplicates, workers=workers, progress=progress)
-    tensors, metas = {}, []
-    for k, s in enumerate(chosen):
-        volume, meta = _load_series(s, **options)
-        tensors["volume" if not all_series else f"volume_{k}"] = volume
+    tensors, metas, bad_series = {}, [], []
+    for s in chosen:
+        try:
+            volume, meta = _load_series(s, **options)
+        except InputError as exc:
+            # With --all-series --skip-bad a bad series (duplicate positions, every slice
+            # unreadable, ...) is left out like a bad file, and the others still load.
+            if not (all_series and skip_bad):
+                raise
+            bad_series.append({"series_index": s.index, "series_uid": s.uid, "description": s.first.description,
+                               "error": str(exc)})
+            continue
+        tensors["volume" if not all_series else f"volume_{len(metas)}"] = volume
         metas.append(meta)
-    warnings = [w for m in metas for w in m.pop("warnings")]
+    if not metas:
+        raise InputError(f"none of the {len(chosen)} series could be loaded; series {bad_series[0]['series_index']}: "
+                         f"{bad_series[0]['error']}")
+    warnings = [f"series {b['series_index']} skipped: {b['error']}" for b in bad_series]
+    warnings += [w for m in metas for w in m.pop("warnings")]
     if scan["not_dicom"]:
         warnings.insert(0, f"{scan['not_dicom']} file(s) that are not DICOM images were ignored")
     extra = {"not_dicom_files": scan["not_dicom"], "skipped": scan["skipped"] + [x for m in metas for x in m.pop("skipped")],
              "warnings": warnings, "tensortool_version": __version__}
     if all_series:
         meta = {"layout": layout, "series": metas, **extra}
+        if skip_bad:
+            meta["skipped_series"] = bad_series
     else:
         meta = {**metas[0], **extra}
     return Bundle(tensors, meta, primary=next(iter(tensors)))
@@ -240,22 +260,129 @@ def _bound_j2k_parser() -> None:
         base.get_j2k_parameters = _j2k_parameters_bounded(base.get_j2k_parameters)
 
 
+def _decoder_available(transfer_syntax: str) -> bool:
+    """Whether pydicom has a usable decoder (its dependencies installed) for this transfer syntax."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return bool(get_decoder(transfer_syntax).is_available)
+    except (NotImplementedError, ValueError, TypeError):
+        return False
+
+
+def _decoder_reason(exc: BaseException, limit: int = 600) -> str:
+    """pydicom's decode failure on one line: each plugin's own reason, not just the heading above them.
+
+    pydicom writes "Unable to decode as exceptions were raised by all available plugins:" and then
+    one indented line per plugin; the heading alone says nothing about the data.
+    """
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    text = "; ".join(lines) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+MAX_PALETTE_ENTRIES = 1 << 16  # a palette's descriptor counts at most 65536 entries
+_SEGMENT_STEPS = 1 << 18  # segments visited, indirect ones included
+
+
+def _check_segmented_palette(ds: Any) -> None:
+    """Refuse a segmented palette that expands beyond 65536 entries, before pydicom expands it.
+
+    pydicom expands segments into Python lists: linear segments of 65535 entries each, and
+    indirect segments that re-read earlier segments, would take minutes and gigabytes for a
+    palette of a few kilobytes. The same walk, counting only, stops at the limit.
+    """
+    desc = ds.get("RedPaletteColorLookupTableDescriptor")
+    bits = int(desc[2]) if desc is not None and len(desc) > 2 else 16
+    little = ds.file_meta._tsyntax_encoding[1] if hasattr(ds, "file_meta") else ds.original_encoding[1]
+    dtype = np.uint8 if bits == 8 else np.dtype("<u2" if little is not False else ">u2")
+    order = (3, 2, 1, 0) if little is not False else (2, 3, 0, 1)  # pydicom's 8-bit indirect offsets
+    for colour in ("Red", "Green", "Blue", "Alpha"):
+        data = ds.get(f"Segmented{colour}PaletteColorLookupTableData")
+        if not data:
+            continue
+        values = np.frombuffer(bytes(data)[:len(data) - len(data) % np.dtype(dtype).itemsize], dtype=dtype)
+        steps = [0]
+        if _segments_length(values.tolist(), 0, None, steps, 0, order if bits == 8 else None) > MAX_PALETTE_ENTRIES:
+            raise ValueError(f"the segmented {colour} palette expands to more than {MAX_PALETTE_ENTRIES} entries")
+
+
+def _segments_length(values: list[int], offset: int, count: int | None, steps: list[int], depth: int,
+                     eight_bit: tuple[int, ...] | None) -> int:
+    """The number of entries the segments from ``offset`` expand to (pydicom's walk, counting)."""
+    total = read = 0
+    while offset + 1 < len(values):
+        steps[0] += 1
+        if steps[0] > _SEGMENT_STEPS or depth > 16:
+            raise ValueError("the segmented palette refers to itself too often")
+        opcode, length = values[offset], values[offset + 1]
+        offset += 2
+        if opcode == 0:
+            total, offset = total + length, offset + length
+        elif opcode == 1:
+            total, offset = total + length, offset + 1
+        elif opcode == 2:
+            if eight_bit:
+                four = values[offset:offset + 4] + [0] * 4
+                ii = [four[k] for k in eight_bit]
+                target = (ii[0] << 8 | ii[1]) << 16 | (ii[2] << 8 | ii[3])
+                offset += 4
+            else:
+                target = (values[offset + 1] << 16 | values[offset]) if offset + 1 < len(values) else len(values)
+                offset += 2
+            total += _segments_length(values, target, length, steps, depth + 1, eight_bit)
+        else:
+            return total  # pydicom refuses unknown segment types itself
+        if total > MAX_PALETTE_ENTRIES:
+            return total
+        read += 1
+        if read == count:
+            break
+    return total
+
+
+def _decode_file(path: str, palette: bool = False) -> np.ndarray:
+    """pydicom's decode of the file itself (fast, no Dataset); a parsed Dataset where that fails.
+
+    ``pixel_array(path)`` walks the file on its own and misses cases that ``dcmread`` handles
+    (a deflated dataset, an encapsulation that needs the parser's VR fix-ups): those are decoded
+    from the Dataset, as ``dcmread(path).pixel_array`` would.
+    """
+    import pydicom
+    from pydicom.pixels import apply_color_lut, pixel_array
+
+    from .dicom_series import _library_errors
+
+    if palette:  # the palette lives in the header: it needs the Dataset
+        ds = pydicom.dcmread(path)
+        _check_segmented_palette(ds)
+        return apply_color_lut(ds.pixel_array, ds)
+    try:
+        return pixel_array(path)
+    except _library_errors():
+        pass
+    return pydicom.dcmread(path).pixel_array
+
+
 def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threading.local | None = None) -> np.ndarray:
-    """All frames of one file as stored values (F×H×W[×S]); YBR is converted to RGB by pydicom."""
+    """All frames of one file as stored values (F×H×W[×S]).
+
+    YBR is converted to RGB by pydicom; PALETTE COLOR is looked up in its palette (RGB).
+    """
     if header is not None and header.native is not None:
         return _read_native(header, buffers)
-    from pydicom.pixels import pixel_array
-
     _bound_j2k_parser()
     try:
         with pydicom_errors(path, "truncated or unreadable pixel data"):
-            arr = pixel_array(path)
+            arr = _decode_file(path, header is not None and header.palette)
     except MemoryError:  # the header's size passed the checks, but not this machine's memory
         raise InputError("the decoded pixel data does not fit in memory", path) from None
     except RuntimeError as exc:
-        if "missing dependencies" in str(exc) or "plugins" in str(exc):
-            raise InputError(f"no decoder available: {str(exc).splitlines()[0]}", path, hint=EXTRA_HINT) from None
-        raise InputError(f"cannot decode the pixel data: {exc}", path) from None
+        if header is not None and not _decoder_available(header.transfer_syntax):
+            raise InputError(f"no decoder available: {_decoder_reason(exc)}", path, hint=EXTRA_HINT) from None
+        raise InputError(f"cannot decode the pixel data: {_decoder_reason(exc)}", path) from None
     except BaseException as exc:
         # The Rust decoders (pylibjpeg-rle) panic on some malformed data: pyo3's PanicException
         # derives from BaseException, so nothing else would stop it.
@@ -405,6 +532,9 @@ def _load_series(s: Series, *, order: str, dtype: str | None, raw: bool, window:
         "direction": [round(v, 8) for v in geo.direction],
         "affine_lps": [[round(v, 6) for v in r] for r in geo.affine_lps],
         "slice_positions_mm": [round(v, 4) for v in geo.positions_mm],
+        # Which geometry places every slice: the affine when the slices are evenly spaced; after a
+        # gap, only each slice's own distance along the normal (the affine uses the median step).
+        "resample_with": "slice_positions_mm" if geo.gaps else "affine_lps",
         "order": order,
         "gaps": geo.gaps,
         "gantry_tilt_deg": geo.tilt_deg,

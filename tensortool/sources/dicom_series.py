@@ -71,6 +71,7 @@ class SliceHeader:
     # (byte offset, numpy dtype, unused high bits) of uncompressed little-endian grey pixels, so
     # they can be read with one np.fromfile instead of parsing the file a second time.
     native: tuple[int, str, int] | None = None
+    palette: bool = False  # PALETTE COLOR: one stored index a pixel, read out as RGB through the palette
 
 
 _NATIVE_SYNTAXES = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}  # implicit, explicit VR LE
@@ -522,13 +523,14 @@ def _planes(h: Any, ds: Any, path: Path, ts: str, native: tuple[int, str, int] |
     frames = _frame_count(h, path)
     rows, columns = _check_image(h, path, ts, frames)
     window = (_number(_first(h.get("WindowCenter"))), _number(_first(h.get("WindowWidth"))))
+    palette = str(h.get("PhotometricInterpretation", "")).strip().upper() == "PALETTE COLOR"
     common = dict(
         path=str(path), series_uid=str(h.get("SeriesInstanceUID", "") or f"(no SeriesInstanceUID) {path}"),
         study_uid=str(h.get("StudyInstanceUID", "")), modality=str(h.get("Modality", "")),
         description=str(h.get("SeriesDescription", "")), series_number=_int(h.get("SeriesNumber")),
         instance=_int(h.get("InstanceNumber")), rows=rows, columns=columns,
         image_type=tuple(str(v).upper() for v in (h.get("ImageType") or ())),
-        samples=_int(h.get("SamplesPerPixel")) or 1,
+        samples=3 if palette else _int(h.get("SamplesPerPixel")) or 1, palette=palette,
         rescale_type=str(h.get("RescaleType", "") or (ds.get("DoseUnits", "") if ds is not None else "")),  # RT dose
         transfer_syntax=ts, slice_thickness=_length(h.get("SliceThickness")),
         acquisition_time=str(h.get("AcquisitionTime", "") or ""),
@@ -821,16 +823,22 @@ def slice_geometry(slices: list[SliceHeader], *, order: str = "position",
         for g in gaps:
             warnings.append(f"uneven slice spacing between slices {g['between'][0]} and {g['between'][1]} "
                             f"({g['files'][0]} → {g['files'][1]}): expected {g['expected_mm']:g} mm, "
-                            f"found {g['found_mm']:g} mm")
+                            f"found {g['found_mm']:g} mm; spacing_mm and affine_lps use the median step, "
+                            "slice_positions_mm holds each slice's real position (resample with those)")
         through = positions[-1] - positions[0]
         cos = abs(float(np.dot(through, normal))) / max(float(np.linalg.norm(through)), 1e-12)
         tilt = float(np.degrees(np.arccos(min(1.0, cos))))
+        # The affine's slice step is the median step, the same as spacing_mm's z: the mean step
+        # (first to last over n-1) would fold any gap into every slice. With a gap, only
+        # slice_positions_mm places every slice; the affine is exact up to the first gap.
+        span = float(geo_dist[-1] - geo_dist[0])
+        signed = step if span >= 0 else -step
         if tilt < TILT_DEGREES:
             tilt = 0.0
-            slice_vec = normal * (geo_dist[-1] - geo_dist[0]) / (n - 1)
+            slice_vec = normal * signed
         else:
             # Gantry tilt: the stack is sheared; the affine follows the slices' real positions.
-            slice_vec = through / (n - 1)
+            slice_vec = through * (signed / span) if span else through / (n - 1)
             warnings.append(f"gantry tilt of {tilt:.2f} degrees: the volume is sheared; the affine follows the "
                             "slice positions (ITK and SimpleITK ignore the shear)")
     else:

@@ -153,3 +153,18 @@ def test_entry_point_subprocess(tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert np.load(out).shape == (16, 64, 64)
+
+
+def test_all_series_skip_bad_goes_on_past_a_bad_series(tmp_path):
+    folder = tmp_path / "d"
+    write_series(folder, phantom(4, 16, 16, seed=7), positions=[0, 0, 2.5, 5], series_number=1, study_uid="1.2",
+                 prefix="a")
+    good = write_series(folder, phantom(5, 16, 16, seed=8), series_number=2, study_uid="1.2", prefix="b")
+    out = tmp_path / "v.safetensors"
+    r = run(folder, "--all-series", "--skip-bad", "-o", out, "--json")
+    assert r.exit_code == 0, r.output
+    assert "series 0 skipped" in r.output
+    from safetensors.torch import load_file
+
+    assert list(load_file(out)) == ["volume_0"]
+    np.testing.assert_array_equal(load_file(out)["volume_0"][0, 0].numpy(), good.hu.astype(np.float32))

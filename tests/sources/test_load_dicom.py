@@ -332,3 +332,44 @@ def test_each_rescale_path_equals_simpleitk_and_the_generator(tmp_path, dtype, s
     np.testing.assert_array_equal(load_dicom(tmp_path / "r", dtype="float64")["volume"][0, 0].numpy(), w.hu)
     raw = load_dicom(tmp_path / "r", raw=True)["volume"][0, 0].numpy()
     np.testing.assert_array_equal(raw, stored)
+
+
+def test_all_series_skip_bad_skips_a_bad_series_and_goes_on(tmp_path):
+    study = "1.2.3.4"
+    bad = write_series(tmp_path / "d", phantom(4, 16, 16, seed=7), positions=[0, 0, 2.5, 5], series_number=1,
+                       study_uid=study, prefix="a")
+    good = write_series(tmp_path / "d", phantom(5, 16, 16, seed=8), series_number=2, study_uid=study, prefix="b")
+    also = write_series(tmp_path / "d", phantom(3, 12, 12, seed=9), series_number=3, study_uid=study, prefix="c")
+    with pytest.raises(InputError, match="share a position"):
+        load_dicom(tmp_path / "d", all_series=True)
+    b = load_dicom(tmp_path / "d", all_series=True, skip_bad=True)
+    assert sorted(b.tensors) == ["volume_0", "volume_1"]
+    np.testing.assert_array_equal(vol(b, "volume_0"), good.hu.astype(np.float32))
+    np.testing.assert_array_equal(vol(b, "volume_1"), also.hu.astype(np.float32))
+    assert [m["series_uid"] for m in b.meta["series"]] == [good.series_uid, also.series_uid]
+    (skip,) = b.meta["skipped_series"]
+    assert skip["series_uid"] == bad.series_uid and skip["series_index"] == 0
+    assert "share a position" in skip["error"]
+    assert any("series 0" in w and "share a position" in w for w in b.meta["warnings"])
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 12.0])
+def test_after_a_gap_spacing_and_affine_agree_and_positions_are_the_truth(tmp_path, tilt_deg):
+    dist = [0.0, 1.25, 2.5, 3.75, 5.0, 410.0]  # a far-away last slice: the mean step is 82 mm, the median 1.25
+    w = write_series(tmp_path / "g", phantom(6, 16, 16, seed=4), positions=dist, tilt_deg=tilt_deg)
+    b = load_dicom(tmp_path / "g")
+    m = b.meta
+    affine = np.array(m["affine_lps"])
+    normal = np.array([0.0, 0.0, 1.0])  # the writer's axial slices
+    assert m["spacing_mm"][0] == pytest.approx(1.25)
+    assert float(np.dot(affine[:3, 0], normal)) == pytest.approx(m["spacing_mm"][0])  # the same slice step
+    for k in range(5):  # the affine is exact up to the gap (the writer shears a tilted stack along y)
+        where = np.array(w.positions[k]) + [0.0, dist[k] * np.tan(np.radians(tilt_deg)), 0.0]
+        np.testing.assert_allclose(affine @ [k, 0, 0, 1], [*where, 1], atol=1e-3)
+    assert m["gaps"] and m["resample_with"] == "slice_positions_mm"
+    assert m["slice_positions_mm"] == pytest.approx([d - 100.0 for d in dist])  # the real distances
+    assert any("slice_positions_mm" in x for x in m["warnings"])
+
+
+def test_even_slices_resample_with_the_affine(ct, tmp_path):
+    assert load_dicom(tmp_path / "ct").meta["resample_with"] == "affine_lps"
