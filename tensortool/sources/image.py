@@ -320,7 +320,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
         meta["class_names"] = found.class_names
         if one_hot:
             tensors["labels_onehot"] = make_one_hot(labels, len(found.class_names))
-    warnings = []
+    warnings = list(found.warnings)
     if found.empty_classes:
         warnings.append(f"class folder(s) with no images: {', '.join(found.empty_classes)} "
                         "(kept as class indices, so labels match torchvision's ImageFolder)")
