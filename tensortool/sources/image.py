@@ -242,13 +242,16 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
                 normalize: str | Normalization | None = None,
                 resize: Sequence[int] | None = None, center_crop: Sequence[int] | None = None,
                 one_hot: bool = False, workers: int | None = None, skip_bad: bool = False,
-                max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> Bundle:
+                max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
+                before_decoding: Callable[[list[str]], None] | None = None) -> Bundle:
     """Load image files, folders, glob patterns or an ImageFolder tree into one tensor.
 
     The batch is ``images`` (N×C×H×W by default); an ImageFolder tree adds ``labels``
     (int64) and, with ``one_hot``, ``labels_onehot`` (float32 N×K). Floats are scaled to
     [0, 1] by bit depth unless ``scale=False``; uint8 keeps raw values. An image of more than
     ``max_pixels`` pixels (0: no limit) is refused from its header, before it is decoded.
+    ``before_decoding`` is called with the names of the tensors the bundle will hold once the
+    files are found, before any is decoded (to refuse an output that cannot hold them early).
 
     >>> b = load_images("samples/images", resize=[64], center_crop=[64, 64])  # doctest: +SKIP
     >>> b["images"].shape, b.meta["class_names"]  # doctest: +SKIP
@@ -281,6 +284,10 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
     if layout in ("chw", "hwc") and len(found.files) != 1:
         raise OptionError(f"--layout {layout} holds a single image, but {len(found.files)} were found",
                           hint="use nchw or nhwc for a batch")
+
+    if before_decoding is not None:
+        before_decoding(["images"] + (["labels"] if found.labels is not None else [])
+                        + (["labels_onehot"] if one_hot else []))
 
     batch = _Batch(found.files, layout=layout, dtype=out_dtype, scale=do_scale, normalization=normalize)
     results: list[tuple[tuple[int, ...], int] | None] = [None] * len(found.files)
