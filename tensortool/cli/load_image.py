@@ -55,7 +55,7 @@ def load_image(
         if preview is not None:
             check_output(preview, force=force, inputs=paths)
         started = time.perf_counter()
-        with render.progress("decoding", quiet) as on_progress:
+        with render.native_stderr(), render.progress("decoding", quiet) as on_progress:
             bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
                                  normalize=normalize, resize=resize_size, center_crop=crop_size,
                                  one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,

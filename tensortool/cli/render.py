@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import tempfile
 import time
+import warnings
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,7 +35,9 @@ def guard() -> Iterator[None]:
     usage message and exit 2; tracebacks only with TENSORTOOL_DEBUG=1."""
     debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
     try:
-        yield
+        with warnings.catch_warnings():  # restores the previous hook (and filters) afterwards
+            warnings.showwarning = _show_warning
+            yield
     except (typer.Exit, typer.BadParameter):
         raise
     except UsageError as exc:
@@ -93,6 +99,74 @@ def progress(label: str, quiet: bool, unit: str = "images") -> Iterator[Callable
 
 def warn(message: str) -> None:
     stderr.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _one_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return "".join(c if c.isprintable() else "?" for c in line)[:300]
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A library's Python warning (Pillow, pydicom) as one of ours: one line naming the file being
+    decoded where known, instead of Python's default of the library's source path and line."""
+    from ..sources.image import decoding_file
+
+    text = _one_line(str(message)) or category.__name__
+    where = decoding_file()
+    warn(f"{where}: {text}" if where else text)
+
+
+NATIVE_LINES = 20  # distinct lines from C libraries shown; the rest are counted
+NATIVE_BYTES = 1 << 20
+
+
+@contextmanager
+def native_stderr() -> Iterator[None]:
+    """Capture what C libraries write straight to file descriptor 2 (libpng's "iCCP: known
+    incorrect sRGB profile", libjpeg-turbo's "Corrupt JPEG data: ...") and say it afterwards as
+    warning lines, so none lands inside the progress bar or between our lines.
+
+    Python's own writes (the bar, warnings, the error line) keep going to the real stderr: while
+    the descriptor points at a temporary file, ``sys.stderr`` is a stream on a copy of the
+    original one. Once per run, not per file. A stderr without a descriptor (a test runner's
+    buffer) is left alone."""
+    try:
+        sys.stderr.flush()
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    if fd != 2:
+        yield
+        return
+    original = sys.stderr
+    saved = os.dup(2)
+    capture = tempfile.TemporaryFile()
+    sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=getattr(original, "encoding", None) or "utf-8",
+                           errors="backslashreplace", closefd=False)
+    os.dup2(capture.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        try:
+            sys.stderr.flush()
+        finally:
+            sys.stderr = original
+            os.close(saved)
+        capture.seek(0)
+        data = capture.read(NATIVE_BYTES)
+        capture.close()
+        # "libpng warning: iCCP: ..." → "libpng: iCCP: ...": the line is already a warning
+        counts = Counter(re.sub(r"^(\w+) warning: ", r"\1: ", _one_line(line))
+                         for line in data.decode("utf-8", "replace").splitlines())
+        counts.pop("", None)
+        for i, (line, n) in enumerate(counts.items()):
+            if i == NATIVE_LINES:
+                warn(f"… {len(counts) - NATIVE_LINES} more distinct message(s) from the decoders")
+                break
+            warn(f"{line} (said by a decoder{f', {n} times' if n > 1 else ''})")
 
 
 def _json_default(value: Any) -> Any:

@@ -92,6 +92,15 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
     return img
 
 
+_decoding = threading.local()
+
+
+def decoding_file() -> Path | None:
+    """The file this thread is reading in :func:`iter_images`, if any: lets a warnings hook
+    name the file a decoder's warning is about."""
+    return getattr(_decoding, "path", None)
+
+
 SMALL_FILE_BYTES = 3 * 1024
 
 
@@ -126,10 +135,13 @@ def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int,
     workers = workers or default_workers(files)
 
     def one(i: int) -> tuple[int, T | None, InputError | None]:
+        _decoding.path = files[i]
         try:
             return i, fn(i, read_image(files[i], options)), None
         except InputError as exc:
             return i, None, exc
+        finally:
+            _decoding.path = None
 
     def settle(item: tuple[int, T | None, InputError | None]) -> tuple[int, T | None, str | None]:
         i, result, exc = item
