@@ -86,3 +86,19 @@ def test_error_line_still_reaches_stderr_after_native_messages(tmp_path):
     lines = done.stderr.splitlines()
     assert any(line.startswith("error: ") and "b.png" in line for line in lines), lines
     assert all(line.startswith(("warning: ", "error: ")) for line in lines), lines
+
+
+def test_pydicom_warning_is_one_clean_line(tmp_path):
+    from dicom_writer import phantom, write_series
+
+    path = write_series(tmp_path / "s", phantom(1, 8, 10, seed=3)).files[0]
+    data = bytearray(path.read_bytes())
+    explicit = b"1.2.840.10008.1.2.1\x00"  # declared implicit VR, written explicit: pydicom warns
+    at = data.index(explicit)
+    data[at:at + len(explicit)] = b"1.2.840.10008.1.2\x00\x00\x00"
+    path.write_bytes(bytes(data))
+    result = runner.invoke(app, ["load-dicom", str(path), "-q", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "implicit VR" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: Expected implicit VR")
+    assert "warn_and_log" not in result.stderr and "UserWarning" not in result.stderr
