@@ -141,8 +141,17 @@ def native_stderr() -> Iterator[None]:
         yield
         return
     original = sys.stderr
-    saved = os.dup(2)
-    capture = tempfile.TemporaryFile()
+    try:
+        capture = tempfile.TemporaryFile()
+    except OSError:  # no writable temporary folder: decoders keep writing to stderr
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # stderr closed (2>&-): nothing to protect
+        capture.close()
+        yield
+        return
     sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=getattr(original, "encoding", None) or "utf-8",
                            errors="backslashreplace", closefd=False)
     os.dup2(capture.fileno(), 2)

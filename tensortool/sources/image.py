@@ -292,7 +292,8 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
 
     found: ImageSet = find_images(paths)
     if one_hot and found.labels is None:
-        raise OptionError("--one-hot needs class labels: pass one folder whose sub-folders are the classes")
+        raise OptionError("--one-hot needs class labels: pass one folder whose sub-folders are the classes",
+                          hint=found.warnings[0] if found.warnings else None)
     if layout in ("chw", "hwc") and len(found.files) != 1:
         raise OptionError(f"--layout {layout} holds a single image, but {len(found.files)} were found",
                           hint="use nchw or nhwc for a batch")

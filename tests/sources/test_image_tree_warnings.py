@@ -33,3 +33,13 @@ def test_plain_folder_and_real_tree_do_not_warn(tree, flat):
     assert not load_images(flat).meta["warnings"]
     (flat / "sub").mkdir()  # an empty sub-folder: no class holds an image, nothing is lost
     assert not load_images(flat).meta["warnings"]
+
+
+def test_one_hot_refusal_says_which_file_breaks_the_tree(tree):
+    import pytest
+
+    from tensortool.errors import OptionError
+
+    shutil.copy(tree / "a_cat" / "00.jpg", tree / "stray.jpg")
+    with pytest.raises(OptionError, match="stray.jpg"):
+        load_images(tree, one_hot=True)
