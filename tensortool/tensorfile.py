@@ -87,7 +87,8 @@ def check_npy_tensors(path: str | Path, names: Iterable[str]) -> None:
 def npy_drops_meta(bundle: Bundle) -> str | None:
     """What a .npy of ``bundle`` leaves out: its metadata (said as a warning, not refused: one
     array is what .npy is for)."""
-    keys = [k for k, v in bundle.meta.items() if k not in ("warnings", "tensortool_version") and v not in (None, [], {})]
+    keys = [k for k, v in bundle.meta.items()
+            if k not in ("warnings", "tensortool_version") and v not in (None, [], {})]
     if not keys:
         return None
     shown = ", ".join(keys[:6]) + (", …" if len(keys) > 6 else "")
