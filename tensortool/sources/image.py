@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from contextlib import contextmanager
 from itertools import islice
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,12 +94,24 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
 
 
 _decoding = threading.local()
+_watchers: list[Callable[[Path, bool], None]] = []
 
 
 def decoding_file() -> Path | None:
     """The file this thread is reading in :func:`iter_images`, if any: lets a warnings hook
     name the file a decoder's warning is about."""
     return getattr(_decoding, "path", None)
+
+
+@contextmanager
+def watch_files(callback: Callable[[Path, bool], None]) -> Iterator[None]:
+    """Call ``callback(path, started)`` in the reading thread as each file of :func:`iter_images`
+    starts (True) and ends (False): lets a caller tell which file a C library's output is about."""
+    _watchers.append(callback)
+    try:
+        yield
+    finally:
+        _watchers.remove(callback)
 
 
 SMALL_FILE_BYTES = 3 * 1024
@@ -136,12 +149,17 @@ def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int,
 
     def one(i: int) -> tuple[int, T | None, InputError | None]:
         _decoding.path = files[i]
+        watchers = tuple(_watchers)
+        for watch in watchers:
+            watch(files[i], True)
         try:
             return i, fn(i, read_image(files[i], options)), None
         except InputError as exc:
             return i, None, exc
         finally:
             _decoding.path = None
+            for watch in watchers:
+                watch(files[i], False)
 
     def settle(item: tuple[int, T | None, InputError | None]) -> tuple[int, T | None, str | None]:
         i, result, exc = item

@@ -74,8 +74,19 @@ def test_native_decoder_messages_become_warning_lines(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert all(line.startswith("warning: ") for line in lines), lines
-    assert any("iCCP" in line for line in lines) and any("Corrupt JPEG data" in line for line in lines)
+    assert any("iCCP" in line and str(png) in line for line in lines), lines
+    assert any("Corrupt JPEG data" in line and str(jpg) in line for line in lines), lines
     assert done.stdout.startswith("{")
+
+
+def test_native_messages_from_threads_are_counted_once(tmp_path):
+    files = [str(bad_iccp_png(tmp_path / f"{i}.png")) for i in range(6)]
+    done = _run("load-image", *files, "--workers", "3", "-q")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("warning: ") for line in lines), lines
+    [line] = [line for line in lines if "iCCP" in line]
+    assert "6 times" in line
 
 
 def test_error_line_still_reaches_stderr_after_native_messages(tmp_path):
