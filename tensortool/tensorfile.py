@@ -74,6 +74,28 @@ def check_tensor_output(path: str | Path, *, force: bool = False, inputs: Iterab
     return fmt
 
 
+def check_npy_tensors(path: str | Path, names: Iterable[str]) -> None:
+    """.npy holds one array: refuse a result of several tensors (labels, targets...) rather than
+    write the first and silently drop the rest."""
+    names = list(names)
+    if output_format(path) == ".npy" and len(names) > 1:
+        raise OutputError(f".npy holds one array, but this result has {len(names)} tensors "
+                          f"({', '.join(names)})", path,
+                          hint="write .npz (every tensor plus the metadata), .pt or .safetensors")
+
+
+def npy_drops_meta(bundle: Bundle) -> str | None:
+    """What a .npy of ``bundle`` leaves out: its metadata (said as a warning, not refused: one
+    array is what .npy is for)."""
+    keys = [k for k, v in bundle.meta.items()
+            if k not in ("warnings", "tensortool_version") and v not in (None, [], {})]
+    if not keys:
+        return None
+    shown = ", ".join(keys[:6]) + (", …" if len(keys) > 6 else "")
+    return (f".npy holds the {bundle.primary} array only; its metadata ({shown}) is not stored: "
+            "write .npz to keep it")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], *, force: bool = False,
                  inputs: Iterable[str | Path] = ()) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place.
@@ -187,14 +209,16 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
 
     .pt: ``{name: tensor, ..., "meta": dict}`` (``torch.load(path, weights_only=True)`` reads it);
     .safetensors: the tensors, meta JSON-encoded under the header metadata key ``tensortool``;
-    .npy: the primary tensor only; .npz: every tensor plus ``meta`` as a JSON string.
+    .npy: a bundle of one tensor only (several are refused), without ``meta`` (a line saying
+    so is added to ``meta["warnings"]``); .npz: every tensor plus ``meta`` as a JSON string.
 
     >>> write_bundle(Bundle({"x": torch.ones(2)}, {"layout": None}), "/tmp/x.pt", force=True).name
     'x.pt'
     """
     fmt = output_format(path)
-    written = [bundle.primary] if fmt == ".npy" else list(bundle.tensors)
+    written = list(bundle.tensors)
     check_tensor_output(path, force=force, inputs=inputs, dtypes=[bundle[n].dtype for n in written])
+    check_npy_tensors(path, written)
     if any(bundle[n].layout != torch.strided for n in written):
         check_sparse_output(path)
     tensors = {name: t.detach().cpu() for name, t in bundle.tensors.items()}
@@ -219,7 +243,13 @@ def write_bundle(bundle: Bundle, path: str | Path, *, force: bool = False,
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays, meta=np.array(meta_json))
 
-    return atomic_write(path, write, force=force, inputs=inputs)
+    written_to = atomic_write(path, write, force=force, inputs=inputs)
+    dropped = npy_drops_meta(bundle) if fmt == ".npy" else None
+    if dropped:
+        warnings = bundle.meta.setdefault("warnings", [])
+        if isinstance(warnings, list) and dropped not in warnings:
+            warnings.append(dropped)
+    return written_to
 
 
 def sniff_not_a_tensor_file(path: Path, head: bytes) -> None:

@@ -100,7 +100,8 @@ def test_float32_cancellation_case(tmp_path):
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors", ".npy", ".npz"])
 def test_tensor_files_and_channel_dim(tmp_path, suffix):
     x = torch.rand(5, 7, 4)  # 3-D: channels on dim 0 by default
-    write_bundle(Bundle({"features": x, "other": torch.zeros(2)}, {}), tmp_path / f"t{suffix}")
+    other = {} if suffix == ".npy" else {"other": torch.zeros(2)}  # .npy holds one array
+    write_bundle(Bundle({"features": x, **other}, {}), tmp_path / f"t{suffix}")
     doc = dataset_stats(tmp_path / f"t{suffix}").to_json()
     assert np.allclose(doc["mean"], reference(x, 0)[0], rtol=1e-12)
     last = dataset_stats(tmp_path / f"t{suffix}", channel_dim=-1).to_json()

@@ -11,7 +11,7 @@ import typer
 from ..preview import write_preview
 from ..shaping import DTYPES, LAYOUTS
 from ..sources.image import load_images
-from ..tensorfile import check_output, check_tensor_output, write_bundle
+from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
 from ..sources.image_decode import DEFAULT_MAX_PIXELS
 from . import render
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
@@ -55,11 +55,13 @@ def load_image(
         if preview is not None:
             check_output(preview, force=force, inputs=paths)
         started = time.perf_counter()
-        with render.progress("decoding", quiet) as on_progress:
+        with render.native_stderr(), render.progress("decoding", quiet) as on_progress:
             bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
                                  normalize=normalize, resize=resize_size, center_crop=crop_size,
                                  one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
-                                 progress=on_progress)
+                                 progress=on_progress,
+                                 before_decoding=None if output is None else
+                                 lambda names: check_npy_tensors(output, names))
         if output is not None:
             write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])
         if preview is not None:

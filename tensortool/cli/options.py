@@ -11,7 +11,8 @@ from ..sources.image import MODES
 
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", dir_okay=False,
-    help="Write the tensors here; the suffix picks the format: .pt, .safetensors, .npy, .npz.")]
+    help="Write the tensors here; the suffix picks the format: .pt, .safetensors, .npy, .npz "
+         "(.npy holds one tensor and no metadata; a result of several is refused).")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 Json = Annotated[bool, typer.Option(
     "--json", help="Print the summary as one JSON object on stdout (progress and warnings go to stderr).")]

@@ -58,7 +58,7 @@ def stats(
         if merging:
             result = merge_stats(sources)
         else:
-            with render.progress("images", quiet) as on_progress:
+            with render.native_stderr(), render.progress("images", quiet) as on_progress:
                 result = dataset_stats(sources, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
                                        workers=workers, skip_bad=skip_bad, shard=shard, key=key,
                                        channel_dim=channel_dim, max_pixels=max_pixels,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from contextlib import contextmanager
 from itertools import islice
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,6 +93,27 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
     return img
 
 
+_decoding = threading.local()
+_watchers: list[Callable[[Path, bool], None]] = []
+
+
+def decoding_file() -> Path | None:
+    """The file this thread is reading in :func:`iter_images`, if any: lets a warnings hook
+    name the file a decoder's warning is about."""
+    return getattr(_decoding, "path", None)
+
+
+@contextmanager
+def watch_files(callback: Callable[[Path, bool], None]) -> Iterator[None]:
+    """Call ``callback(path, started)`` in the reading thread as each file of :func:`iter_images`
+    starts (True) and ends (False): lets a caller tell which file a C library's output is about."""
+    _watchers.append(callback)
+    try:
+        yield
+    finally:
+        _watchers.remove(callback)
+
+
 SMALL_FILE_BYTES = 3 * 1024
 
 
@@ -126,10 +148,18 @@ def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int,
     workers = workers or default_workers(files)
 
     def one(i: int) -> tuple[int, T | None, InputError | None]:
+        _decoding.path = files[i]
+        watchers = tuple(_watchers)
+        for watch in watchers:
+            watch(files[i], True)
         try:
             return i, fn(i, read_image(files[i], options)), None
         except InputError as exc:
             return i, None, exc
+        finally:
+            _decoding.path = None
+            for watch in watchers:
+                watch(files[i], False)
 
     def settle(item: tuple[int, T | None, InputError | None]) -> tuple[int, T | None, str | None]:
         i, result, exc = item
@@ -242,13 +272,16 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
                 normalize: str | Normalization | None = None,
                 resize: Sequence[int] | None = None, center_crop: Sequence[int] | None = None,
                 one_hot: bool = False, workers: int | None = None, skip_bad: bool = False,
-                max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> Bundle:
+                max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
+                before_decoding: Callable[[list[str]], None] | None = None) -> Bundle:
     """Load image files, folders, glob patterns or an ImageFolder tree into one tensor.
 
     The batch is ``images`` (N×C×H×W by default); an ImageFolder tree adds ``labels``
     (int64) and, with ``one_hot``, ``labels_onehot`` (float32 N×K). Floats are scaled to
     [0, 1] by bit depth unless ``scale=False``; uint8 keeps raw values. An image of more than
     ``max_pixels`` pixels (0: no limit) is refused from its header, before it is decoded.
+    ``before_decoding`` is called with the names of the tensors the bundle will hold once the
+    files are found, before any is decoded (to refuse an output that cannot hold them early).
 
     >>> b = load_images("samples/images", resize=[64], center_crop=[64, 64])  # doctest: +SKIP
     >>> b["images"].shape, b.meta["class_names"]  # doctest: +SKIP
@@ -277,10 +310,15 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
 
     found: ImageSet = find_images(paths)
     if one_hot and found.labels is None:
-        raise OptionError("--one-hot needs class labels: pass one folder whose sub-folders are the classes")
+        raise OptionError("--one-hot needs class labels: pass one folder whose sub-folders are the classes",
+                          hint=found.warnings[0] if found.warnings else None)
     if layout in ("chw", "hwc") and len(found.files) != 1:
         raise OptionError(f"--layout {layout} holds a single image, but {len(found.files)} were found",
                           hint="use nchw or nhwc for a batch")
+
+    if before_decoding is not None:
+        before_decoding(["images"] + (["labels"] if found.labels is not None else [])
+                        + (["labels_onehot"] if one_hot else []))
 
     batch = _Batch(found.files, layout=layout, dtype=out_dtype, scale=do_scale, normalization=normalize)
     results: list[tuple[tuple[int, ...], int] | None] = [None] * len(found.files)
@@ -320,7 +358,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
         meta["class_names"] = found.class_names
         if one_hot:
             tensors["labels_onehot"] = make_one_hot(labels, len(found.class_names))
-    warnings = []
+    warnings = list(found.warnings)
     if found.empty_classes:
         warnings.append(f"class folder(s) with no images: {', '.join(found.empty_classes)} "
                         "(kept as class indices, so labels match torchvision's ImageFolder)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +24,7 @@ class ImageSet:
     labels: list[int] | None = None
     class_names: list[str] | None = None
     empty_classes: list[str] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _is_image(name: str) -> bool:
@@ -64,14 +65,25 @@ def _walk(folder: Path, links: list[bool] | None = None) -> list[Path]:
     return found
 
 
-def _class_folders(folder: Path) -> list[str] | None:
-    """Class names if ``folder`` is an ImageFolder tree (sub-folders, no images at its top)."""
+def _class_folders(folder: Path) -> tuple[list[str], list[str]]:
+    """The sub-folders of ``folder`` (sorted class names) and the images at its top; it is an
+    ImageFolder tree when there are sub-folders and no such images."""
     with os.scandir(folder) as entries:
         entries = list(entries)
-    if any(e.is_file() and _is_image(e.name) for e in entries):
-        return None
+    top = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file() and _is_image(e.name))
     classes = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-    return classes or None
+    return classes, top
+
+
+def _not_a_tree(root: Path, classes: list[str], top: list[str], files: list[Path]) -> str | None:
+    """Why a folder of class folders gave no labels: images at its top, beside them."""
+    if not classes or not top or not any(f.parent != root for f in files):
+        return None
+    more = f" and {len(top) - 1} more image(s)" if len(top) > 1 else ""
+    shown = ", ".join(classes[:5]) + (f", … ({len(classes)} in all)" if len(classes) > 5 else "")
+    return (f"{root} is not read as an ImageFolder tree, so there are no labels or class_names: "
+            f"{root / top[0]}{more} sit(s) at its top, beside the class folder(s) {shown}; "
+            "move such files into a class folder (or elsewhere) to get labels")
 
 
 def find_images(paths: Sequence[str | Path]) -> ImageSet:
@@ -87,8 +99,8 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
         raise InputError("no input paths given")
     if len(paths) == 1 and Path(paths[0]).is_dir():
         root = Path(paths[0])
-        classes = _class_folders(root)
-        if classes:
+        classes, top = _class_folders(root)
+        if classes and not top:
             files, labels, empty = [], [], []
             for index, name in enumerate(classes):
                 found = _walk(root / name)
@@ -123,8 +135,13 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
             files += matched
         else:
             raise InputError("no such file or directory", path)
+    warnings = []
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        reason = _not_a_tree(Path(paths[0]), classes, top, files)
+        if reason:
+            warnings.append(reason)
     if len(paths) == 1 and not links:
-        return ImageSet(files)  # one folder without links names each file once: skip realpath
+        return ImageSet(files, warnings=warnings)  # one folder without links names each file once: skip realpath
     seen: set[str] = set()
     unique = []
     for f in files:  # the same file named twice (a folder and a glob, say) is read once
@@ -132,4 +149,4 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
         if key not in seen:
             seen.add(key)
             unique.append(f)
-    return ImageSet(unique)
+    return ImageSet(unique, warnings=warnings)
