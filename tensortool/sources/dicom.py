@@ -19,6 +19,7 @@ import torch
 from .._version import __version__
 from ..bundle import Bundle
 from ..errors import InputError, OptionError, UsageError
+from .dicom_codestream import bound_frame_sizes
 from .dicom_series import (Series, SeriesChoiceError, SliceHeader, choose_series, find_dicom_files,
                            group_series, pydicom_errors, scan_headers, slice_geometry)
 
@@ -374,6 +375,7 @@ def _read_pixels(path: str, header: SliceHeader | None = None, buffers: threadin
     if header is not None and header.native is not None:
         return _read_native(header, buffers)
     _bound_j2k_parser()
+    bound_frame_sizes()
     try:
         with pydicom_errors(path, "truncated or unreadable pixel data"):
             arr = _decode_file(path, header is not None and header.palette)
