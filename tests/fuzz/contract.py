@@ -80,7 +80,8 @@ def check(call: Callable[[], Any], *, outputs: Iterable[Path] = (), seconds: flo
 
 
 def seeds(*patterns: str, limit: int = 40, extra: Iterable[Path] = ()) -> list[bytes]:
-    """Seed inputs: files under samples/ matching the glob patterns, plus ``extra`` files."""
+    """Seed inputs: files under samples/ matching the glob patterns, then ``extra`` files; at most
+    ``limit`` in all (the samples first), each at most 2 MB."""
     found: list[Path] = []
     for pattern in patterns:
         found.extend(sorted(SAMPLES.glob(pattern)))
