@@ -4,7 +4,7 @@ CPU: torch.utils.benchmark.Timer(...).blocked_autorange() with the same thread c
 CUDA (when a GPU is visible): triton.testing.do_bench (if triton is installed) and
 torch.utils.benchmark.Timer, with TF32 set as the case needs. The methods alternate, each case is
 measured --rounds times by each, and the report gives the medians and the ratio tensortool/other
-(the issue's target on GPU: within 3% of do_bench). Peak RSS of the whole run is printed at the end.
+(the target on GPU: within 3% of do_bench). Peak RSS of the whole run is printed at the end.
 
     python benchmarks/bench_bench.py                                 # CPU, 256/512/1024, float32
     python benchmarks/bench_bench.py --device cuda --size 1024,4096,8192 --dtype float32,tf32,bfloat16

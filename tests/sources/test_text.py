@@ -28,7 +28,7 @@ def tutorial_char_onehot(line: str) -> torch.Tensor:
 
 
 def tutorial_words(text: str) -> list[str]:
-    """The tutorial's clean_words, with the fixes the issue asks for: Unicode punctuation, dashes
+    """The tutorial's clean_words, with the fixes load-text makes: Unicode punctuation, dashes
     between words, no empty tokens."""
     punctuation = string.punctuation + "“”‘’—–"
     text = text.lower().replace("’", "'").replace("—", " ").replace("–", " ").replace("--", " ")
