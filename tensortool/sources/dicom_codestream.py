@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..safety import JPEG_LS_SOF, JPEG_SOF, jpeg_frame
+
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}  # 0xF7: JPEG-LS
-_NO_LENGTH = frozenset(range(0xD0, 0xD9)) | {0x01}  # RSTn, SOI, TEM
 
 
 def j2k_declared(src: bytes) -> tuple[int, int, int] | None:
@@ -36,30 +36,11 @@ def j2k_declared(src: bytes) -> tuple[int, int, int] | None:
     return max(y - y0, 0), max(x - x0, 0), components
 
 
-def jpeg_declared(src: bytes) -> tuple[int, int, int] | None:
-    """(height, width, components) from the first SOF of a JPEG or JPEG-LS stream, or None."""
-    n, pos = len(src), 2
+def jpeg_declared(src: bytes, ls: bool = False) -> tuple[int, int, int] | None:
+    """(height, width, components) from the first frame header of a JPEG (``ls``: JPEG-LS) stream."""
     if src[:2] != b"\xff\xd8":
         return None
-    while pos + 4 <= n:
-        if src[pos] != 0xFF:
-            return None
-        marker = src[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-        elif marker in _NO_LENGTH:
-            pos += 2
-        elif marker in _SOF:
-            if pos + 10 > n:
-                return None
-            return (int.from_bytes(src[pos + 5:pos + 7], "big"), int.from_bytes(src[pos + 7:pos + 9], "big"),
-                    src[pos + 9])
-        else:
-            length = int.from_bytes(src[pos + 2:pos + 4], "big")
-            if length < 2:
-                return None
-            pos += 2 + length
-    return None
+    return jpeg_frame(src, JPEG_LS_SOF if ls else JPEG_SOF)
 
 
 def check_declared(declared: tuple[int, int, int] | None, rows: int, columns: int, samples: int) -> None:
@@ -78,7 +59,9 @@ def _frame_info_bounded(original: Callable[..., Any]) -> Callable[..., Any]:
     def get_frame_info(self: Any, src: bytes) -> Any:
         if self.transfer_syntax in JPEG2000TransferSyntaxes:
             check_declared(j2k_declared(src), self.rows, self.columns, self.samples_per_pixel)
-        elif self.transfer_syntax in JPEGLSTransferSyntaxes or self.transfer_syntax in JPEGTransferSyntaxes:
+        elif self.transfer_syntax in JPEGLSTransferSyntaxes:
+            check_declared(jpeg_declared(src, ls=True), self.rows, self.columns, self.samples_per_pixel)
+        elif self.transfer_syntax in JPEGTransferSyntaxes:
             check_declared(jpeg_declared(src), self.rows, self.columns, self.samples_per_pixel)
         return original(self, src)
 

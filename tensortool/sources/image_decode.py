@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..safety import jpeg_frame
 
 # Pillow's default Image.MAX_IMAGE_PIXELS (about a 9459x9459 image), for every format.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -145,33 +146,10 @@ def _checked_png(data: torch.Tensor, path, max_pixels: int) -> tuple[torch.Tenso
 
 # --- the size in the header of the other formats ----------------------------------------------
 
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-
-
 def _jpeg_size(head: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first frame header, skipping markers as libjpeg does."""
-    pos, n = 2, len(head)
-    while pos + 4 <= n:
-        if head[pos] != 0xFF:  # garbage between markers: libjpeg skips to the next 0xFF
-            pos = head.find(b"\xff", pos)
-            if pos < 0:
-                return None
-            continue
-        marker = head[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-        elif marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-        elif marker in _SOF:
-            if pos + 9 > n:
-                return None
-            height, width = struct.unpack_from(">HH", head, pos + 5)
-            return width, height
-        elif marker in (0xD9, 0xDA):  # end of image, or a scan before any frame header
-            return None
-        else:
-            pos += 2 + int.from_bytes(head[pos + 2:pos + 4], "big")
-    return None
+    """(width, height) from the first frame header."""
+    frame = jpeg_frame(head)
+    return None if frame is None else (frame[1], frame[0])
 
 
 def _gif_pixels(head: bytes) -> tuple[str, int] | None:

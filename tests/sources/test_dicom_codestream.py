@@ -12,7 +12,7 @@ from pydicom.encaps import generate_frames
 from pydicom.pixels.utils import _get_jpg_parameters
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
-from tensortool import InputError, load_dicom
+from tensortool import load_dicom
 from tensortool.sources.dicom_codestream import j2k_declared, jpeg_declared
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -38,8 +38,15 @@ def test_jpeg_size_matches_pydicom_and_the_header(name):
     ds, frame = first_frame(name)
     assert ds.file_meta.TransferSyntaxUID in JPEGTransferSyntaxes + JPEGLSTransferSyntaxes
     info = _get_jpg_parameters(frame)  # pydicom's own SOF parser, an independent reference
-    assert jpeg_declared(frame) == (info["height"], info["width"], info["components"])
-    assert jpeg_declared(frame) == (ds.Rows, ds.Columns, ds.SamplesPerPixel)
+    declared = jpeg_declared(frame, ls=ds.file_meta.TransferSyntaxUID in JPEGLSTransferSyntaxes)
+    assert declared == (info["height"], info["width"], info["components"])
+    assert declared == (ds.Rows, ds.Columns, ds.SamplesPerPixel)
+
+
+def test_garbage_before_the_frame_header_is_skipped_as_libjpeg_does():
+    _, frame = first_frame("SC_rgb_jpeg_dcmtk.dcm")
+    at = frame.index(b"\xff\xc0")
+    assert jpeg_declared(frame[:at] + b"\x00\x17" + frame[at:]) == jpeg_declared(frame)
 
 
 def _enlarge(data: bytes, marker: bytes, offset: int, value: bytes) -> bytes:
