@@ -10,5 +10,5 @@ FLAGS = [] if sys.platform == "win32" else ["-O3"]
 # (exact, slower) and load-csv reads every file with pyarrow.
 setup(ext_modules=[
     Extension("tensortool._pixelsums", ["tensortool/_pixelsums.c"], optional=True, extra_compile_args=FLAGS),
-    Extension("tensortool._numcsv", ["tensortool/_numcsv.c"], optional=True, extra_compile_args=FLAGS),
+    Extension("tensortool.sources.table._numcsv", ["tensortool/sources/table/_numcsv.c"], optional=True, extra_compile_args=FLAGS),
 ])

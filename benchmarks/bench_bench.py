@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from tensortool.bench import Timing, matmul_precision, run_bench  # noqa: E402
-from tensortool.bench_cases import case_names, make_cases, make_inputs  # noqa: E402
+from tensortool.bench.run import Timing, matmul_precision, run_bench  # noqa: E402
+from tensortool.bench.cases import case_names, make_cases, make_inputs  # noqa: E402
 
 
 def timer_median(fn, threads: int) -> float:

@@ -53,8 +53,8 @@ def run_stats(folder: Path):
 
 
 def run_decode(folder: Path):
-    from tensortool.sources.image import ImageOptions, iter_images
-    from tensortool.sources.image_files import find_images
+    from tensortool.sources.image.load import ImageOptions, iter_images
+    from tensortool.sources.image.files import find_images
 
     files = find_images([folder]).files
     return sum(1 for _ in iter_images(files, ImageOptions(), lambda i, img: None))

@@ -27,9 +27,9 @@ with atheris.instrument_imports(include=["tensortool"]):
     import pyarrow.csv as pacsv
 
     from tensortool.errors import TensortoolError
-    from tensortool.sources import table_fast
-    from tensortool.sources.table import load_csv
-    from tensortool.sources.table_read import sniff
+    from tensortool.sources.table import fast as table_fast
+    from tensortool.sources.table.load import load_csv
+    from tensortool.sources.table.read import sniff
     from tensortool.tensorfile import write_bundle
 
 assert table_fast._numcsv is numcsv, "the fast path does not use the sanitized parser"

@@ -31,7 +31,7 @@ import torch  # noqa: F401
 
 with atheris.instrument_imports(include=["tensortool"]):
     from tensortool.errors import TensortoolError
-    from tensortool.sources.table import load_csv
+    from tensortool.sources.table.load import load_csv
 
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-csv-open-"))
 TMP = Path(tempfile.gettempdir())

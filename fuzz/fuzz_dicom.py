@@ -26,8 +26,8 @@ with atheris.instrument_imports(include=["tensortool"]):
     import pydicom
 
     from tensortool.errors import TensortoolError
-    from tensortool.sources import dicom_raw, dicom_series
-    from tensortool.sources.dicom import list_dicom_series, load_dicom
+    from tensortool.sources.dicom import raw as dicom_raw, series as dicom_series
+    from tensortool.sources.dicom.load import list_dicom_series, load_dicom
 
 warnings.simplefilter("ignore")  # pydicom warns about every odd value
 PATH = Path(tempfile.mkdtemp(prefix="fuzz-dicom-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)) / "x.dcm"

@@ -20,7 +20,7 @@ with atheris.instrument_imports(include=["tensortool"]):
     import torch
 
     from tensortool.errors import TensortoolError
-    from tensortool.sources.image_decode import decode_image
+    from tensortool.sources.image.decode import decode_image
 
 MODES = ("rgb", "gray", "rgba", "unchanged")
 # Small enough that a decoded image stays fast; the limit itself is part of what is fuzzed.

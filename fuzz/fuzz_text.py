@@ -25,7 +25,7 @@ for folder in folders:  # seed empty corpus folders from samples/text (first 4 K
 
 with atheris.instrument_imports(include=["tensortool"]):
     from tensortool.errors import TensortoolError
-    from tensortool.sources.text import load_text, write_vocab
+    from tensortool.sources.text.load import load_text, write_vocab
     from tensortool.tensorfile import write_bundle
 
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-text-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))

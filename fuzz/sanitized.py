@@ -1,6 +1,6 @@
 """Load the ASan/UBSan builds of the C extensions (``fuzz/build_sanitized.sh``) in place of the normal ones.
 
-Import this before anything from ``tensortool``: ``tensortool._numcsv`` and ``tensortool._pixelsums``
+Import this before anything from ``tensortool``: ``tensortool.sources.table._numcsv`` and ``tensortool._pixelsums``
 are then the sanitized copies from ``build/sanitized/``. Exits with a message when those copies are
 missing or the sanitizer runtime is not preloaded, so a campaign never runs unsanitized by mistake.
 """

@@ -12,38 +12,38 @@ from ._version import __version__
 # The public names load on first use: `import tensortool` (and the CLI's start-up, which installs
 # its signal handlers first) does not wait for torch.
 _EXPORTS = {
-    ".bench": ("BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench"),
+    ".bench.run": ("BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench"),
     ".bundle": ("Bundle", "summarize", "tensor_summary"),
     ".checkpoint": ("CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint"),
     ".errors": ("InputError", "OptionError", "OutputError", "TensortoolError", "UsageError"),
-    ".preview": ("write_preview",),
+    ".sources.image.preview": ("write_preview",),
     ".shaping": ("Normalization", "parse_normalization"),
-    ".sources.dicom": ("WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom"),
-    ".sources.image": ("ImageOptions", "load_images", "read_image"),
-    ".sources.table": ("load_csv",),
-    ".sources.table_state": ("read_state", "write_state"),
-    ".sources.text": ("load_text", "read_vocab", "write_vocab"),
-    ".stats": ("DatasetStats", "dataset_stats", "merge_stats"),
+    ".sources.dicom.load": ("WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom"),
+    ".sources.image.load": ("ImageOptions", "load_images", "read_image"),
+    ".sources.table.load": ("load_csv",),
+    ".sources.table.state": ("read_state", "write_state"),
+    ".sources.text.load": ("load_text", "read_vocab", "write_vocab"),
+    ".stats.dataset": ("DatasetStats", "dataset_stats", "merge_stats"),
     ".tensorfile": ("read_bundle", "write_bundle"),
-    ".volume_preview": ("write_volume_preview",),
+    ".sources.dicom.preview": ("write_volume_preview",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:
-    from .bench import BenchResult, CaseResult, Timing, TransferResult, run_bench
+    from .bench.run import BenchResult, CaseResult, Timing, TransferResult, run_bench
     from .bundle import Bundle, summarize, tensor_summary
     from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspect_checkpoint
     from .errors import InputError, OptionError, OutputError, TensortoolError, UsageError
-    from .preview import write_preview
+    from .sources.image.preview import write_preview
     from .shaping import Normalization, parse_normalization
-    from .sources.dicom import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
-    from .sources.image import ImageOptions, load_images, read_image
-    from .sources.table import load_csv
-    from .sources.table_state import read_state, write_state
-    from .sources.text import load_text, read_vocab, write_vocab
-    from .stats import DatasetStats, dataset_stats, merge_stats
+    from .sources.dicom.load import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
+    from .sources.image.load import ImageOptions, load_images, read_image
+    from .sources.table.load import load_csv
+    from .sources.table.state import read_state, write_state
+    from .sources.text.load import load_text, read_vocab, write_vocab
+    from .stats.dataset import DatasetStats, dataset_stats, merge_stats
     from .tensorfile import read_bundle, write_bundle
-    from .volume_preview import write_volume_preview
+    from .sources.dicom.preview import write_volume_preview
 
 
 def __getattr__(name: str):

@@ -1,25 +1,73 @@
-"""Errors a user can cause. The CLI prints each as one line and exits 1 (2 for a UsageError)."""
+"""Errors a user can cause. The CLI prints each as one line and exits 1 (2 for a UsageError).
+
+Messages speak of the library's parameters, never of command-line flags. A parameter is named in
+a message (or hint) as ``{name}`` or ``{name=value}``: ``str(error)`` shows it as Python
+(``layout`` / ``layout='ndhw'``), and the CLI, through ``error.render(flag_of)``, as the flag
+(``--layout`` / ``--layout ndhw``). Structured fields (``param``, ``allowed``, ``path``, ``line``,
+``column``, ``tag``, ``key``) carry the same facts for programs.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any, Callable, Sequence
+
+# {name} or {name=value}: a lower-case identifier, so JSON and dict reprs are never taken for one.
+PARAM = re.compile(r"\{([a-z][a-z0-9_]*)(?:=([^{}]*))?\}")
+
+
+def python_name(name: str, value: str | None) -> str:
+    """How a Python caller names a parameter in text: ``name`` or ``name=value``."""
+    if value is None:
+        return name
+    return f"{name}={value!r}" if value not in ("True", "False", "None") else f"{name}={value}"
+
+
+def fill(text: str, name_of: Callable[[str, str | None], str] = python_name) -> str:
+    """``text`` with each ``{name}``/``{name=value}`` replaced by ``name_of(name, value)``."""
+    return PARAM.sub(lambda m: name_of(m.group(1), m.group(2)), text)
 
 
 class TensortoolError(Exception):
     """A problem with the input, the options or the output that the user can fix.
 
-    ``path`` names the file at fault (or None); ``hint`` says what to do about it.
+    ``path`` names the file at fault (or None); ``hint`` says what to do about it. ``param`` is the
+    parameter at fault, ``allowed`` its allowed values; ``line``/``column`` (1-based), ``tag`` (a
+    DICOM tag such as "(0028,0010)") and ``key`` (a tensor or JSON key) place the fault in the file.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None):
+    def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None, *,
+                 param: str | None = None, allowed: Sequence[Any] | None = None,
+                 line: int | None = None, column: int | None = None, tag: str | None = None,
+                 key: str | None = None):
         super().__init__(message)
         self.message = message
         self.path = None if path is None else str(path)
         self.hint = hint
+        self.param = param
+        self.allowed = None if allowed is None else tuple(allowed)
+        self.line = line
+        self.column = column
+        self.tag = tag
+        self.key = key
+
+    def render(self, name_of: Callable[[str, str | None], str] = python_name) -> str:
+        """The one-line message, naming parameters through ``name_of(name, value)``."""
+        text = fill(self.message, name_of)
+        text = f"{self.path}: {text}" if self.path else text
+        return f"{text} ({fill(self.hint, name_of)})" if self.hint else text
 
     def __str__(self) -> str:
-        text = f"{self.path}: {self.message}" if self.path else self.message
-        return f"{text} ({self.hint})" if self.hint else text
+        return self.render()
+
+    def fields(self) -> dict[str, Any]:
+        """The structured fields that are set, for a machine-readable report."""
+        names = ("path", "param", "allowed", "line", "column", "tag", "key")
+        out = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if "allowed" in out:
+            out["allowed"] = list(out["allowed"])
+        return out
 
 
 class InputError(TensortoolError):

@@ -8,8 +8,8 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..bench import DTYPES, Timing, resolve_devices, run_bench
-from ..bench_output import check_plot_output, check_result_output, write_plot, write_results
+from ..bench.run import DTYPES, Timing, resolve_devices, run_bench
+from ..bench.output import check_plot_output, check_result_output, write_plot, write_results
 from ..errors import TensortoolError
 from . import render
 from .options import Force, Json, Quiet

@@ -8,9 +8,9 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.table import FEATURE_DTYPES, MISSING, NORMALIZE
-from ..sources.table import load_csv as load_table
-from ..sources.table_state import write_state
+from ..sources.table.load import FEATURE_DTYPES, MISSING, NORMALIZE
+from ..sources.table.load import load_csv as load_table
+from ..sources.table.state import write_state
 from ..tensorfile import check_output, check_tensor_output, write_bundle
 from . import render
 from .options import Force, Json, Output, Quiet, parse_size_option

@@ -8,9 +8,9 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.dicom import VOLUME_DTYPES, VOLUME_LAYOUTS, SeriesChoiceError, list_dicom_series, load_dicom
+from ..sources.dicom.load import VOLUME_DTYPES, VOLUME_LAYOUTS, SeriesChoiceError, list_dicom_series, load_dicom
 from ..tensorfile import check_output, check_tensor_output, write_bundle
-from ..volume_preview import write_volume_preview
+from ..sources.dicom.preview import write_volume_preview
 from . import render
 from .options import Force, Json, Output, Quiet, SkipBad, Workers
 

@@ -8,11 +8,11 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..preview import write_preview
+from ..sources.image.preview import write_preview
 from ..shaping import DTYPES, LAYOUTS
-from ..sources.image import load_images
+from ..sources.image.load import load_images
 from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
-from ..sources.image_decode import DEFAULT_MAX_PIXELS
+from ..sources.image.decode import DEFAULT_MAX_PIXELS
 from . import render
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
 

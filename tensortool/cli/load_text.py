@@ -8,8 +8,8 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.text import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS, write_vocab
-from ..sources.text import load_text as load_texts
+from ..sources.text.load import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS, write_vocab
+from ..sources.text.load import load_text as load_texts
 from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
 from . import render
 from .options import Force, Json, Output, Quiet

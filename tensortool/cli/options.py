@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.image import MODES
+from ..sources.image.load import MODES
 
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", dir_okay=False,

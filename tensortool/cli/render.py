@@ -112,7 +112,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: Any = None, line: str | None = None) -> None:
     """A library's Python warning (Pillow, pydicom) as one of ours: one line naming the file being
     decoded where known, instead of Python's default of the library's source path and line."""
-    from ..sources.image import decoding_file
+    from ..sources.image.load import decoding_file
 
     text = _one_line(str(message)) or category.__name__
     where = decoding_file()
@@ -164,7 +164,7 @@ def native_stderr() -> Iterator[None]:
     Python's own writes (the bar, warnings, the error line) keep going to the real stderr: while
     the descriptor points at a temporary file, ``sys.stderr`` is a stream on a copy of the
     original one. A stderr without a descriptor (a test runner's buffer) is left alone."""
-    from ..sources.image import watch_files
+    from ..sources.image.load import watch_files
 
     try:
         sys.stderr.flush()

@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import OutputError
-from ..stats import dataset_stats, merge_stats
+from ..stats.dataset import dataset_stats, merge_stats
 from ..tensorfile import atomic_write, check_output
-from ..sources.image_decode import DEFAULT_MAX_PIXELS
+from ..sources.image.decode import DEFAULT_MAX_PIXELS
 from . import render
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
 

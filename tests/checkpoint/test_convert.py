@@ -11,7 +11,7 @@ import torchvision
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ckpt_models import TiedLM, odd_tensors, training_checkpoint
+from tests.checkpoint.ckpt_models import TiedLM, odd_tensors, training_checkpoint
 from tensortool import convert_checkpoint
 from tensortool.errors import InputError, OptionError, OutputError
 

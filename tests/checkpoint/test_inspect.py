@@ -7,7 +7,7 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from ckpt_models import TiedLM, odd_tensors, training_checkpoint
+from tests.checkpoint.ckpt_models import TiedLM, odd_tensors, training_checkpoint
 from tensortool import convert_checkpoint, inspect_checkpoint
 from tensortool.errors import OptionError
 

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ckpt_models import odd_tensors
+from tests.checkpoint.ckpt_models import odd_tensors
 from tensortool.checkpoint.safetensors_file import Mapped, read_header, write_safetensors
 from tensortool.errors import InputError
 

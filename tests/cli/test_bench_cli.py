@@ -13,8 +13,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import ROOT
-from tensortool import bench as bench_lib
+from tests.conftest import ROOT
+from tensortool.bench import run as bench_lib
 from tensortool.cli.app import app
 
 runner = CliRunner()
@@ -176,7 +176,7 @@ def test_entry_point_end_to_end():
 
 
 def test_gpu_report_with_a_fake_device(monkeypatch):
-    from test_bench import FakeCuda
+    from tests.bench.test_run import FakeCuda
 
     monkeypatch.setattr(bench_lib, "cuda", FakeCuda())
     monkeypatch.setattr(bench_lib, "TRANSFER_BYTES", 2**20)

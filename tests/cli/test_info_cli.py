@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
-from conftest import PHOTOS, ROOT
+from tests.conftest import PHOTOS, ROOT
 from tensortool.cli.app import app
 
 runner = CliRunner()

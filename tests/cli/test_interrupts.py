@@ -16,7 +16,7 @@ import torch
 import tensortool.cli.render as render
 import tensortool.cli.signals as signals
 import tensortool.tensorfile as tensorfile
-from conftest import SAMPLES
+from tests.conftest import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's tensortool in the child

@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import ROOT
+from tests.conftest import ROOT
 from tensortool.cli.app import app
-from tensortool.sources import image_decode
+from tensortool.sources.image import decode as image_decode
 
 runner = CliRunner()
 
@@ -102,7 +102,7 @@ def test_error_line_still_reaches_stderr_after_native_messages(tmp_path):
 
 
 def test_pydicom_warning_is_one_clean_line(tmp_path):
-    from dicom_writer import phantom, write_series
+    from tests.dicom_writer import phantom, write_series
 
     path = write_series(tmp_path / "s", phantom(1, 8, 10, seed=3)).files[0]
     data = bytearray(path.read_bytes())

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from tensortool import load_csv
 from tensortool.cli.app import app
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from dicom_writer import phantom, write_localizer, write_series
+from tests.dicom_writer import phantom, write_localizer, write_series
 from tensortool.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import PHOTOS, SPECIAL, smooth_rgb
+from tests.conftest import PHOTOS, SPECIAL, smooth_rgb
 from tensortool import load_images
 from tensortool.cli.app import app
 
@@ -183,7 +183,7 @@ def test_preview(tmp_path):
 
 
 def test_preview_captions_are_class_names(tmp_path, monkeypatch):
-    import tensortool.preview as preview
+    import tensortool.sources.image.preview as preview
 
     seen = {}
     real = preview.contact_sheet

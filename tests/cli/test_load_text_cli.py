@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from tensortool import load_text
 from tensortool.cli.app import app
 

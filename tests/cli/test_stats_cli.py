@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from conftest import PHOTOS
+from tests.conftest import PHOTOS
 from tensortool import dataset_stats
 from tensortool.cli.app import app
 

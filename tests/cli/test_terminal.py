@@ -13,7 +13,7 @@ import torch
 import torchvision
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from tensortool.bundle import Bundle
 from tensortool.cli.app import app
 from tensortool.tensorfile import write_bundle

@@ -6,14 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from contract import FUZZ, check, seeds, mutate, mutations
+from tests.fuzz.contract import FUZZ, check, seeds, mutate, mutations
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tensortool.errors import TensortoolError
-from tensortool.sources import table_fast
-from tensortool.sources.table import load_csv
-from tensortool.sources.table_read import sniff
+from tensortool.sources.table import fast as table_fast
+from tensortool.sources.table.load import load_csv
+from tensortool.sources.table.read import sniff
 from tensortool.tensorfile import write_bundle
 
 SEEDS = [s[:3000] for s in seeds("tables/*.csv")]
@@ -98,7 +98,7 @@ formats = st.sampled_from(["{!r}", "{:.6g}", "{:.3e}", "{:.20g}", "{:.1f}", "{:E
        delimiter=st.sampled_from([",", ";", "\t", "|"]))
 def test_fast_path_equals_pyarrow_bit_for_bit(tmp_path, rows, fmt, float32, header, newline, delimiter):
     if table_fast._numcsv is None:
-        pytest.fail("the C extension tensortool._numcsv was not built")
+        pytest.fail("the C extension tensortool.sources.table._numcsv was not built")
     path = tmp_path / "plain.csv"
     lines = ([delimiter.join(["a", "b", "c"])] if header else []) + [
         delimiter.join(fmt.format(float(v) if isinstance(v, float) else v) for v in row) for row in rows]
@@ -127,7 +127,7 @@ def test_fast_path_equals_pyarrow_bit_for_bit(tmp_path, rows, fmt, float32, head
 def test_c_parser_arguments(data, kinds, delimiter, capacity, first_row, max_rows, short, start, back):
     """Any arguments: rows, a refusal (negative), or a ValueError, and nothing written past ``out``."""
     if table_fast._numcsv is None:
-        pytest.fail("the C extension tensortool._numcsv was not built")
+        pytest.fail("the C extension tensortool.sources.table._numcsv was not built")
     kinds = bytes(k % 10 for k in kinds)
     need = sum(kinds) * max(capacity, 0)
     guard = 64

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hypothesis import given, strategies as st
 
-from contract import FUZZ, check, seeds
-from tensortool.sources.table import load_csv
+from tests.fuzz.contract import FUZZ, check, seeds
+from tensortool.sources.table.load import load_csv
 
 
 def _zip(data: bytes) -> bytes:

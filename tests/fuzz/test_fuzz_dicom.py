@@ -18,11 +18,11 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.tag import Tag
 
-from contract import FUZZ, SAMPLES, check, seeds
+from tests.fuzz.contract import FUZZ, SAMPLES, check, seeds
 from tensortool import InputError, list_dicom_series, load_dicom
 from tensortool.bundle import Bundle
-from tensortool.volume_preview import write_volume_preview
-from tensortool.sources import dicom_raw, dicom_series
+from tensortool.sources.dicom.preview import write_volume_preview
+from tensortool.sources.dicom import raw as dicom_raw, series as dicom_series
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 CT = sorted((SAMPLES / "dicom" / "ct").glob("*.dcm"))

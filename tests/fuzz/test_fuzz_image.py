@@ -6,7 +6,7 @@ import json
 
 from hypothesis import given, strategies as st
 
-from contract import FUZZ, SAMPLES, check, seeds
+from tests.fuzz.contract import FUZZ, SAMPLES, check, seeds
 from tensortool import dataset_stats, load_images
 from tensortool.tensorfile import write_bundle
 

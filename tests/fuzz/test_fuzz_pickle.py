@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from contract import FUZZ, TIME_BOUND_S, check, mutate, mutations
+from tests.fuzz.contract import FUZZ, TIME_BOUND_S, check, mutate, mutations
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, strategies as st
 from safetensors.torch import load_file
 
-from contract import FUZZ, check
+from tests.fuzz.contract import FUZZ, check
 from tensortool.checkpoint.convert import convert_checkpoint
 from tensortool.checkpoint.inspect import inspect_checkpoint
 from tensortool.checkpoint.safetensors_file import read_header

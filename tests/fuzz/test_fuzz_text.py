@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from contract import FUZZ, check, seeds
+from tests.fuzz.contract import FUZZ, check, seeds
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tensortool.sources.text import load_text, write_vocab
+from tensortool.sources.text.load import load_text, write_vocab
 from tensortool.tensorfile import write_bundle
 
 SEEDS = [s[:4000] for s in seeds("text/*.txt")]

@@ -12,7 +12,7 @@ import pytest
 from typer import testing as typer_testing
 from typer.testing import CliRunner
 
-from pickle_payloads import corpus
+from tests.security.pickle_payloads import corpus
 from tensortool import convert_checkpoint, inspect_checkpoint, read_bundle
 from tensortool.cli.app import app
 from tensortool.errors import TensortoolError

@@ -1,0 +1,1 @@
+"""`tensortool bench`: matmul, bmm and einsum timed as experts time them."""

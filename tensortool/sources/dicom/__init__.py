@@ -1,0 +1,1 @@
+"""DICOM: series → volumes in physical units, sorted by geometry."""

@@ -1,0 +1,1 @@
+"""Images: files and ImageFolder trees → N×C×H×W tensors."""

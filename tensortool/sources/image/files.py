@@ -1,0 +1,152 @@
+"""Finding image files: paths, folders, glob patterns and ImageFolder trees."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ...errors import InputError
+
+# torchvision's IMG_EXTENSIONS plus GIF and PBM; matched case-insensitively.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
+                            ".webp", ".ppm", ".pgm", ".pbm"})
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class ImageSet:
+    """The files to read, in order; with an ImageFolder tree also their class labels."""
+
+    files: list[Path]
+    labels: list[int] | None = None
+    class_names: list[str] | None = None
+    empty_classes: list[str] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _walk(folder: Path, links: list[bool] | None = None) -> list[Path]:
+    """Image files below ``folder`` in torchvision's ImageFolder order: folders sorted, then
+    files sorted within each folder. Hidden files and folders (".name") are skipped; symbolic
+    links are followed, and noted in ``links`` (then two names may be one file)."""
+    groups: list[tuple[str, list[str]]] = []
+    pending = [str(folder)]
+    while pending:
+        root = pending.pop()
+        try:
+            entries = list(os.scandir(root))
+        except OSError:  # unreadable (or a link loop too deep): skipped, as os.walk does
+            continue
+        names = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if links is not None and entry.is_symlink():
+                links.append(True)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                pending.append(entry.path)
+            elif _is_image(entry.name):
+                names.append(entry.name)
+        groups.append((root, names))
+    found = []
+    for root, names in sorted(groups):
+        base = Path(root)
+        found += [base / name for name in sorted(names)]
+    return found
+
+
+def _class_folders(folder: Path) -> tuple[list[str], list[str]]:
+    """The sub-folders of ``folder`` (sorted class names) and the images at its top; it is an
+    ImageFolder tree when there are sub-folders and no such images."""
+    with os.scandir(folder) as entries:
+        entries = list(entries)
+    top = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file() and _is_image(e.name))
+    classes = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    return classes, top
+
+
+def _not_a_tree(root: Path, classes: list[str], top: list[str], files: list[Path]) -> str | None:
+    """Why a folder of class folders gave no labels: images at its top, beside them."""
+    if not classes or not top or not any(f.parent != root for f in files):
+        return None
+    more = f" and {len(top) - 1} more image(s)" if len(top) > 1 else ""
+    shown = ", ".join(classes[:5]) + (f", … ({len(classes)} in all)" if len(classes) > 5 else "")
+    return (f"{root} is not read as an ImageFolder tree, so there are no labels or class_names: "
+            f"{root / top[0]}{more} sit(s) at its top, beside the class folder(s) {shown}; "
+            "move such files into a class folder (or elsewhere) to get labels")
+
+
+def find_images(paths: Sequence[str | Path]) -> ImageSet:
+    """Expand files, folders (recursively) and glob patterns into an ordered list of images.
+
+    A single folder whose images all sit in sub-folders is read as torchvision's
+    ImageFolder layout: labels are indices into the sorted sub-folder names.
+
+    >>> find_images(["samples/images"]).class_names  # doctest: +SKIP
+    ['cat', 'coffee', 'space']
+    """
+    if not paths:
+        raise InputError("no input paths given")
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        root = Path(paths[0])
+        classes, top = _class_folders(root)
+        if classes and not top:
+            files, labels, empty = [], [], []
+            for index, name in enumerate(classes):
+                found = _walk(root / name)
+                if not found:
+                    empty.append(name)
+                files += found
+                labels += [index] * len(found)
+            if not files:
+                raise InputError("no image files found in any class folder", root)
+            return ImageSet(files, labels, classes, empty)
+    files: list[Path] = []
+    links: list[bool] = []  # any symbolic link met while walking a folder
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = _walk(path, links)
+            if not found:
+                raise InputError("no image files found in this folder", path,
+                                 hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        elif _GLOB_CHARS & set(str(raw)):
+            links.append(True)  # a pattern can match a folder and the files in it
+            matches = sorted(glob.glob(str(raw), recursive=True))
+            matched = [Path(m) for m in matches if Path(m).is_file() and _is_image(m)]
+            for m in matches:
+                if Path(m).is_dir():
+                    matched += _walk(Path(m), links)
+            if not matched:
+                raise InputError("no image file matches this pattern", raw)
+            files += matched
+        else:
+            raise InputError("no such file or directory", path)
+    warnings = []
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        reason = _not_a_tree(Path(paths[0]), classes, top, files)
+        if reason:
+            warnings.append(reason)
+    if len(paths) == 1 and not links:
+        return ImageSet(files, warnings=warnings)  # one folder without links names each file once: skip realpath
+    seen: set[str] = set()
+    unique = []
+    for f in files:  # the same file named twice (a folder and a glob, say) is read once
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return ImageSet(unique, warnings=warnings)

@@ -1,0 +1,1 @@
+"""Tables: CSV/TSV → features and target, with a fitted state for test data."""

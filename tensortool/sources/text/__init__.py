@@ -1,0 +1,1 @@
+"""Text → padded token indices with a vocabulary."""

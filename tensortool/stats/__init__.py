@@ -1,0 +1,1 @@
+"""`tensortool stats`: exact, streaming, mergeable per-channel mean/std of a dataset."""
