@@ -10,12 +10,9 @@ from pathlib import Path
 import torch
 
 from .errors import OptionError, UsageError
+from .shaping_constants import DTYPE_NAMES, LAYOUTS
 
-LAYOUTS = ("nchw", "nhwc", "chw", "hwc")
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-    "float64": torch.float64, "uint8": torch.uint8,
-}
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 # torchvision's ImageNet constants (torchvision.transforms._presets and the model cards).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -24,13 +24,12 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from .._version import __version__
+from .constants import DTYPES, OPS
 from .cases import Case, case_names, check_case, make_cases, make_inputs, memory_needed
 from .peaks import cpu_info, cpu_peak_tflops, gpu_peak_tflops
 from ..cores import usable_cores
 from ..errors import OptionError, UsageError
 
-OPS = ("matmul", "bmm", "einsum", "all")
-DTYPES = ("float32", "tf32", "float16", "bfloat16", "float64")
 DEFAULT_SIZES = {"cpu": ((256, 256, 256), (512, 512, 512), (1024, 1024, 1024)),
                  "cuda": ((1024, 1024, 1024), (4096, 4096, 4096), (8192, 8192, 8192))}
 DEFAULT_DTYPES = {"cpu": ("float32",), "cuda": ("float32", "tf32", "bfloat16")}

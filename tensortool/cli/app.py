@@ -20,7 +20,6 @@ app = typer.Typer(
     name="tensortool",
     help="Turn real data into correctly shaped PyTorch tensors.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     # Click's plain help: rich panels print flags as "<bool>" and break choices inside a word.
     rich_markup_mode=None,

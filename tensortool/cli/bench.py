@@ -8,10 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..bench.run import DTYPES, Timing, resolve_devices, run_bench
-from ..bench.output import check_plot_output, check_result_output, write_plot, write_results
-from ..errors import TensortoolError
-from . import render
+from ..bench.constants import DTYPES
 from .options import Force, Json, Quiet
 
 
@@ -70,6 +67,11 @@ def bench(
     quiet: Quiet = False,
 ) -> None:
     """Time matmul, bmm and einsum on CPU and GPU: warmed up, synchronized, checked, medians and IQR."""
+    from ..bench.output import check_plot_output, check_result_output, write_plot, write_results
+    from ..bench.run import Timing, resolve_devices, run_bench
+    from ..errors import TensortoolError
+    from . import render
+
     sizes = parse_sizes(size)
     dtypes = parse_dtypes(dtype)
     with render.guard():

@@ -7,8 +7,6 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..checkpoint import convert_checkpoint, inspect_checkpoint
-from . import render
 from .options import Force, Json
 
 app = typer.Typer(help="Inspect checkpoints and convert them between .pth and .safetensors, safely.",
@@ -37,6 +35,9 @@ def inspect(
     json_: Json = False,
 ) -> None:
     """What a checkpoint holds: tensors, parameters, dtypes, modules, ties, epoch/optimizer/config."""
+    from ..checkpoint import inspect_checkpoint
+    from . import render
+
     with render.guard():
         info = inspect_checkpoint(path, depth=depth, tensors=tensors, stats=stats, filter=filter, key=key,
                                   allow_globals=allow_global or (), trust_pickle=trust_pickle)
@@ -66,6 +67,9 @@ def convert(
     json_: Json = False,
 ) -> None:
     """Convert .pth ↔ .safetensors ↔ shards; ties, extras and key order kept; verified bit-exact."""
+    from ..checkpoint import convert_checkpoint
+    from . import render
+
     with render.guard():
         result = convert_checkpoint(src, dst, dtype=dtype, key=key, strip=strip_prefix,
                                     include_optimizer=include_optimizer, max_shard_size=max_shard_size,

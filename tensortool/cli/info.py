@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..tensorfile import read_bundle
-from . import render
 from .options import Json
 
 
@@ -19,6 +17,9 @@ def info(
     json_: Json = False,
 ) -> None:
     """List the tensors in a file: name, shape, dtype, bytes, min/max/mean, and the meta."""
+    from ..tensorfile import read_bundle
+    from . import render
+
     with render.guard():
         started = time.perf_counter()
         bundle = read_bundle(path)

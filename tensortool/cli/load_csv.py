@@ -8,11 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.table.load import FEATURE_DTYPES, MISSING, NORMALIZE
-from ..sources.table.load import load_csv as load_table
-from ..sources.table.state import write_state
-from ..tensorfile import check_output, check_tensor_output, write_bundle
-from . import render
+from ..sources.table.constants import FEATURE_DTYPE_NAMES, MISSING, NORMALIZE
 from .options import Force, Json, Output, Quiet, parse_size_option
 
 Columns = Optional[list[str]]
@@ -70,7 +66,7 @@ def load_csv(
     header: Annotated[Optional[bool], typer.Option("--header/--no-header",
         help="Default: detected (a first row without numbers over numeric columns).", show_default=False)] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is always removed.")] = "utf-8",
-    dtype: Annotated[Optional[Literal[tuple(FEATURE_DTYPES)]], typer.Option(
+    dtype: Annotated[Optional[Literal[FEATURE_DTYPE_NAMES]], typer.Option(
         help="Feature dtype [default: float32, or the --state's].", show_default=False)] = None,
     output: Output = None,
     force: Force = False,
@@ -78,6 +74,12 @@ def load_csv(
     quiet: Quiet = False,
 ) -> None:
     """Load a table: numeric columns → features (N×F), --target → target; categorical columns one-hot."""
+    from ..sources.table.load import FEATURE_DTYPES
+    from ..sources.table.load import load_csv as load_table
+    from ..sources.table.state import write_state
+    from ..tensorfile import check_output, check_tensor_output, write_bundle
+    from . import render
+
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
         delimiter = "\t"
     if delimiter is not None and delimiter.lower() in ("space", "whitespace"):

@@ -8,10 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.dicom.load import VOLUME_DTYPES, VOLUME_LAYOUTS, SeriesChoiceError, list_dicom_series, load_dicom
-from ..tensorfile import check_output, check_tensor_output, write_bundle
-from ..sources.dicom.preview import write_volume_preview
-from . import render
+from ..sources.dicom.constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS
 from .options import Force, Json, Output, Quiet, SkipBad, Workers
 
 
@@ -27,7 +24,7 @@ def load_dicom_command(
         help="Load every volume candidate: volume_0, volume_1, ... (meta per series under 'series').")] = False,
     layout: Annotated[Literal[VOLUME_LAYOUTS], typer.Option(
         help="ncdhw = 1×1×D×H×W (what 3-D models take); cdhw, ndhw, dhw drop axes.")] = "ncdhw",
-    dtype: Annotated[Optional[Literal[tuple(VOLUME_DTYPES)]], typer.Option(
+    dtype: Annotated[Optional[Literal[VOLUME_DTYPE_NAMES]], typer.Option(
         help="Output type (default float32; with --raw the stored integer type).", show_default=False)] = None,
     raw: Annotated[bool, typer.Option("--raw",
         help="Keep stored values: no RescaleSlope/Intercept.")] = False,
@@ -51,6 +48,11 @@ def load_dicom_command(
     quiet: Quiet = False,
 ) -> None:
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
+    from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, list_dicom_series, load_dicom
+    from ..sources.dicom.preview import write_volume_preview
+    from ..tensorfile import check_output, check_tensor_output, write_bundle
+    from . import render
+
     with render.guard():
         started = time.perf_counter()
         if list_:

@@ -8,12 +8,8 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.image.preview import write_preview
-from ..shaping import DTYPES, LAYOUTS
-from ..sources.image.load import load_images
-from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
-from ..sources.image.decode import DEFAULT_MAX_PIXELS
-from . import render
+from ..shaping_constants import DTYPE_NAMES, LAYOUTS
+from ..sources.image.constants import DEFAULT_MAX_PIXELS
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
 
 
@@ -24,7 +20,7 @@ def load_image(
     mode: Mode = "rgb",
     layout: Annotated[Literal[LAYOUTS], typer.Option(
         help="Axis order; chw/hwc only for a single image.")] = "nchw",
-    dtype: Annotated[Literal[tuple(DTYPES)], typer.Option(
+    dtype: Annotated[Literal[DTYPE_NAMES], typer.Option(
         help="Floats are scaled to [0,1] by bit depth; uint8 keeps raw values.")] = "float32",
     scale: Annotated[Optional[bool], typer.Option("--scale/--no-scale",
         help="Floats: divide by 255 or 65535 (default on). uint8: --scale maps 16-bit images "
@@ -47,6 +43,12 @@ def load_image(
     quiet: Quiet = False,
 ) -> None:
     """Load images into one tensor (N×C×H×W float32 in [0,1] by default)."""
+    from ..shaping import DTYPES
+    from ..sources.image.load import load_images
+    from ..sources.image.preview import write_preview
+    from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
+    from . import render
+
     resize_size = sizes(resize, square=False, option="--resize")
     crop_size = sizes(center_crop, square=True, option="--center-crop")
     with render.guard():

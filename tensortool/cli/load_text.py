@@ -8,10 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.text.load import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS, write_vocab
-from ..sources.text.load import load_text as load_texts
-from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
-from . import render
+from ..sources.text.constants import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS
 from .options import Force, Json, Output, Quiet
 
 
@@ -46,6 +43,10 @@ def load_text(
     quiet: Quiet = False,
 ) -> None:
     """Load text: tokens (int64 N×L, 0 = <pad>), lengths and mask, ready for nn.Embedding."""
+    from ..sources.text.load import load_text as load_texts, write_vocab
+    from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
+    from . import render
+
     with render.guard():
         if output is not None:
             check_tensor_output(output, force=force, inputs=paths)

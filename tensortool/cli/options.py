@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..sources.image.load import MODES
+from ..sources.image.constants import MODES
 
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", dir_okay=False,

@@ -9,11 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import OutputError
-from ..stats.dataset import dataset_stats, merge_stats
-from ..tensorfile import atomic_write, check_output
-from ..sources.image.decode import DEFAULT_MAX_PIXELS
-from . import render
+from ..sources.image.constants import DEFAULT_MAX_PIXELS
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
 
 
@@ -45,6 +41,11 @@ def stats(
     quiet: Quiet = False,
 ) -> None:
     """Per-channel mean and std of a dataset: exact, streaming, mergeable."""
+    from ..errors import OutputError
+    from ..stats.dataset import dataset_stats, merge_stats
+    from ..tensorfile import atomic_write, check_output
+    from . import render
+
     resize_size = sizes(resize, square=False, option="--resize")
     crop_size = sizes(center_crop, square=True, option="--center-crop")
     with render.guard():
