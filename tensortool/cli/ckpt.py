@@ -36,12 +36,12 @@ def inspect(
 ) -> None:
     """What a checkpoint holds: tensors, parameters, dtypes, modules, ties, epoch/optimizer/config."""
     from ..checkpoint import inspect_checkpoint
-    from . import render
+    from . import tables
+    from .output import emit
 
-    with render.guard():
-        info = inspect_checkpoint(path, depth=depth, tensors=tensors, stats=stats, filter=filter, key=key,
-                                  allow_globals=allow_global or (), trust_pickle=trust_pickle)
-        render.ckpt_inspect_report(info, as_json=json_)
+    info = inspect_checkpoint(path, depth=depth, tensors=tensors, stats=stats, filter=filter, key=key,
+                              allow_globals=allow_global or (), trust_pickle=trust_pickle)
+    emit(info.to_json(), lambda _: tables.ckpt_inspect(info), as_json=json_, warnings=info.warnings)
 
 
 @app.command("convert")
@@ -68,11 +68,11 @@ def convert(
 ) -> None:
     """Convert .pth ↔ .safetensors ↔ shards; ties, extras and key order kept; verified bit-exact."""
     from ..checkpoint import convert_checkpoint
-    from . import render
+    from . import tables
+    from .output import emit
 
-    with render.guard():
-        result = convert_checkpoint(src, dst, dtype=dtype, key=key, strip=strip_prefix,
-                                    include_optimizer=include_optimizer, max_shard_size=max_shard_size,
-                                    verify=verify, force=force, allow_globals=allow_global or (),
-                                    trust_pickle=trust_pickle)
-        render.ckpt_convert_report(result, as_json=json_)
+    result = convert_checkpoint(src, dst, dtype=dtype, key=key, strip=strip_prefix,
+                                include_optimizer=include_optimizer, max_shard_size=max_shard_size,
+                                verify=verify, force=force, allow_globals=allow_global or (),
+                                trust_pickle=trust_pickle)
+    emit(result.to_json(), lambda _: tables.ckpt_convert(result), as_json=json_, warnings=result.warnings)

@@ -78,7 +78,8 @@ def load_csv(
     from ..sources.table.load import load_csv as load_table
     from ..sources.table.state import write_state
     from ..tensorfile import check_output, check_tensor_output, write_bundle
-    from . import render
+    from . import tables
+    from .output import bundle_doc, emit
 
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
         delimiter = "\t"
@@ -87,20 +88,20 @@ def load_csv(
     limit = parse_size_option(max_bytes, "--max-bytes")
     if delimiter is not None and len(delimiter) != 1:
         raise typer.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
-    with render.guard():
-        if output is not None:
-            check_tensor_output(output, force=force, inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]])
-        if save_state is not None:
-            check_output(save_state, force=force, inputs=[path, *([state] if state else [])])
-        started = time.perf_counter()
-        bundle = load_table(path, target=target, drop=_names(drop), columns=_names(columns) or None,
-                            categorical=_names(categorical), target_kind=target_kind, num_classes=num_classes,
-                            one_hot=one_hot, normalize=normalize, unbiased=unbiased, na=_names(na), missing=missing,
-                            skip_bad=skip_bad, state=state, unknown=unknown, period=period, layout=layout,
-                            time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
-                            dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit)
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=[path])
-        if save_state is not None:
-            write_state(bundle.meta["state"], save_state, force=force, inputs=[path])
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+    if output is not None:
+        check_tensor_output(output, force=force, inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]])
+    if save_state is not None:
+        check_output(save_state, force=force, inputs=[path, *([state] if state else [])])
+    started = time.perf_counter()
+    bundle = load_table(path, target=target, drop=_names(drop), columns=_names(columns) or None,
+                        categorical=_names(categorical), target_kind=target_kind, num_classes=num_classes,
+                        one_hot=one_hot, normalize=normalize, unbiased=unbiased, na=_names(na), missing=missing,
+                        skip_bad=skip_bad, state=state, unknown=unknown, period=period, layout=layout,
+                        time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
+                        dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit)
+    if output is not None:
+        write_bundle(bundle, output, force=force, inputs=[path])
+    if save_state is not None:
+        write_state(bundle.meta["state"], save_state, force=force, inputs=[path])
+    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
+         warnings=bundle.meta.get("warnings") or [])

@@ -51,30 +51,33 @@ def load_dicom_command(
     from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, list_dicom_series, load_dicom
     from ..sources.dicom.preview import write_volume_preview
     from ..tensorfile import check_output, check_tensor_output, write_bundle
-    from . import render
+    from . import tables
+    from .output import bundle_doc, emit, progress, stderr
 
-    with render.guard():
-        started = time.perf_counter()
-        if list_:
-            rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
-            render.dicom_series_table(rows, as_json=json_, seconds=time.perf_counter() - started)
-            return
-        if output is not None:
-            check_tensor_output(output, force=force, inputs=paths,
-                                dtypes=[VOLUME_DTYPES[dtype]] if dtype else [])
-        if preview is not None:
-            check_output(preview, force=force, inputs=paths)
-        try:
-            with render.progress("reading slices", quiet) as on_progress:
-                bundle = load_dicom(paths, series=series, all_series=all_series, order=order, dtype=dtype,
-                                    raw=raw, window=window, layout=layout, strict=strict, skip_bad=skip_bad,
-                                    split_duplicates=split_duplicates, workers=workers, progress=on_progress)
-        except SeriesChoiceError as exc:
-            render.dicom_series_table([s.row() for s in exc.series], as_json=False, seconds=None, to_stderr=True)
-            raise
-        files = [f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]]
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=files)
-        if preview is not None:
-            write_volume_preview(bundle, preview, force=force, inputs=files)
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+    started = time.perf_counter()
+    if list_:
+        rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
+        seconds = time.perf_counter() - started
+        emit({"series": rows, "seconds": round(seconds, 6)}, lambda _: tables.dicom_series(rows, seconds=seconds),
+             as_json=json_)
+        return
+    if output is not None:
+        check_tensor_output(output, force=force, inputs=paths,
+                            dtypes=[VOLUME_DTYPES[dtype]] if dtype else [])
+    if preview is not None:
+        check_output(preview, force=force, inputs=paths)
+    try:
+        with progress("reading slices", quiet) as on_progress:
+            bundle = load_dicom(paths, series=series, all_series=all_series, order=order, dtype=dtype,
+                                raw=raw, window=window, layout=layout, strict=strict, skip_bad=skip_bad,
+                                split_duplicates=split_duplicates, workers=workers, progress=on_progress)
+    except SeriesChoiceError as exc:
+        tables.dicom_series([s.row() for s in exc.series], seconds=None, console=stderr)
+        raise
+    files = [f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]]
+    if output is not None:
+        write_bundle(bundle, output, force=force, inputs=files)
+    if preview is not None:
+        write_volume_preview(bundle, preview, force=force, inputs=files)
+    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
+         warnings=bundle.meta.get("warnings") or [])

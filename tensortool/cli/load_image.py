@@ -47,25 +47,27 @@ def load_image(
     from ..sources.image.load import load_images
     from ..sources.image.preview import write_preview
     from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
-    from . import render
+    from . import tables
+    from .capture import native_stderr
+    from .output import bundle_doc, emit, progress
 
     resize_size = sizes(resize, square=False, option="--resize")
     crop_size = sizes(center_crop, square=True, option="--center-crop")
-    with render.guard():
-        if output is not None:  # fail before any decoding, not after
-            check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
-        if preview is not None:
-            check_output(preview, force=force, inputs=paths)
-        started = time.perf_counter()
-        with render.native_stderr(), render.progress("decoding", quiet) as on_progress:
-            bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
-                                 normalize=normalize, resize=resize_size, center_crop=crop_size,
-                                 one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
-                                 progress=on_progress,
-                                 before_decoding=None if output is None else
-                                 lambda names: check_npy_tensors(output, names))
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])
-        if preview is not None:
-            write_preview(bundle, preview, force=force, inputs=bundle.meta["files"])
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+    if output is not None:  # fail before any decoding, not after
+        check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
+    if preview is not None:
+        check_output(preview, force=force, inputs=paths)
+    started = time.perf_counter()
+    with native_stderr(), progress("decoding", quiet) as on_progress:
+        bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
+                             normalize=normalize, resize=resize_size, center_crop=crop_size,
+                             one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
+                             progress=on_progress,
+                             before_decoding=None if output is None else
+                             lambda names: check_npy_tensors(output, names))
+    if output is not None:
+        write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])
+    if preview is not None:
+        write_preview(bundle, preview, force=force, inputs=bundle.meta["files"])
+    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
+         warnings=bundle.meta.get("warnings") or [])

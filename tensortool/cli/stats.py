@@ -44,29 +44,31 @@ def stats(
     from ..errors import OutputError
     from ..stats.dataset import dataset_stats, merge_stats
     from ..tensorfile import atomic_write, check_output
-    from . import render
+    from . import tables
+    from .capture import native_stderr
+    from .output import emit, progress
 
     resize_size = sizes(resize, square=False, option="--resize")
     crop_size = sizes(center_crop, square=True, option="--center-crop")
-    with render.guard():
-        merging = paths[0] == "merge"
-        sources = paths[1:] if merging else paths
-        if output is not None:
-            if output.suffix.lower() != ".json":
-                raise OutputError("the stats file is JSON; give a path ending in .json", output)
-            check_output(output, force=force, inputs=sources)
-        started = time.perf_counter()
-        if merging:
-            result = merge_stats(sources)
-        else:
-            with render.native_stderr(), render.progress("images", quiet) as on_progress:
-                result = dataset_stats(sources, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
-                                       workers=workers, skip_bad=skip_bad, shard=shard, key=key,
-                                       channel_dim=channel_dim, max_pixels=max_pixels,
-                                       progress=on_progress)
-        doc = result.to_json(unbiased=unbiased)
-        if output is not None:
-            text = json.dumps(doc, indent=2) + "\n"
-            atomic_write(output, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force, inputs=sources)
-        render.stats_report(doc, result.normalize_line(), output=output,
-                            seconds=time.perf_counter() - started, as_json=json_)
+    merging = paths[0] == "merge"
+    sources = paths[1:] if merging else paths
+    if output is not None:
+        if output.suffix.lower() != ".json":
+            raise OutputError("the stats file is JSON; give a path ending in .json", output)
+        check_output(output, force=force, inputs=sources)
+    started = time.perf_counter()
+    if merging:
+        result = merge_stats(sources)
+    else:
+        with native_stderr(), progress("images", quiet) as on_progress:
+            result = dataset_stats(sources, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
+                                   workers=workers, skip_bad=skip_bad, shard=shard, key=key,
+                                   channel_dim=channel_dim, max_pixels=max_pixels,
+                                   progress=on_progress)
+    doc = result.to_json(unbiased=unbiased)
+    if output is not None:
+        text = json.dumps(doc, indent=2) + "\n"
+        atomic_write(output, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force, inputs=sources)
+    shown = {**doc, "output": str(output) if output else None, "seconds": round(time.perf_counter() - started, 6)}
+    normalize_line = result.normalize_line()
+    emit(shown, lambda doc: tables.stats(doc, normalize_line), as_json=json_, warnings=doc.get("warnings") or [])

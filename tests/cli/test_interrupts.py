@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import tensortool.cli.render as render
+import tensortool.cli as cli
 import tensortool.cli.signals as signals
 import tensortool.tensorfile as tensorfile
 from tests.conftest import SAMPLES
@@ -99,9 +99,9 @@ def test_an_interrupt_that_a_library_turned_into_another_error_is_still_an_inter
 
     monkeypatch.setattr(signals, "_received", None)
     with pytest.raises(typer.Exit) as info:
-        with render.guard():
+        with cli.boundary():
             try:
-                render.on_signal(signal.SIGINT, None)
+                signals.on_signal(signal.SIGINT, None)
             except KeyboardInterrupt:
                 raise ValueError("could not determine the shape of object type 'torch.storage.UntypedStorage'")
     assert info.value.exit_code == 130

@@ -1,234 +1,21 @@
-"""The only place that prints: summaries (rich table or --json), progress, warnings, errors."""
+"""The human view of each result: rich tables and lines on the consoles of ``output``.
+
+Each printer takes what ``--json`` prints (or the result it is made from) and never decides
+between the two: ``output.emit`` does.
+"""
 
 from __future__ import annotations
 
-import bisect
 import json
-import os
-import re
-import sys
-import tempfile
-import threading
-import time
-import warnings
-from collections import Counter
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..bundle import Bundle, summarize
-from ..errors import TensortoolError, UsageError
-from .signals import exit_status, on_signal, received  # noqa: F401  (on_signal: for tests)
+from .output import json_default, stdout
 
 MAX_CHANNEL_ROWS = 16  # longer per-channel lists (a wide table's columns) are cut in the terminal
-
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@contextmanager
-def guard() -> Iterator[None]:
-    """Known errors → one red line on stderr and exit 1; a bad option value (UsageError) → Click's
-    usage message and exit 2; tracebacks only with TENSORTOOL_DEBUG=1."""
-    debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
-    try:
-        with warnings.catch_warnings():  # restores the previous hook (and filters) afterwards
-            warnings.showwarning = _show_warning
-            yield
-    except (typer.Exit, typer.BadParameter):
-        raise
-    except UsageError as exc:
-        if debug:
-            raise
-        raise typer.BadParameter(str(exc)) from None  # Click prints the usage line and exits 2
-    except TensortoolError as exc:
-        if debug:
-            raise
-        stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        stderr.print("[bold red]interrupted[/]")
-        raise typer.Exit(exit_status()) from None
-    except Exception as exc:  # a bug: still one line, with the way to see more
-        if received() is not None:  # an interrupt that a library turned into another error
-            stderr.print("[bold red]interrupted[/]")
-            raise typer.Exit(exit_status()) from None
-        if debug:
-            raise
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(text)} "
-                     "(set TENSORTOOL_DEBUG=1 for the traceback)")
-        raise typer.Exit(1) from None
-
-
-@contextmanager
-def progress(label: str, quiet: bool, unit: str = "images") -> Iterator[Callable[[int, int], None] | None]:
-    """A progress callback that shows a bar on stderr once work has run for a second.
-
-    No bar with ``quiet`` or when stderr is not a terminal.
-    """
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    started = time.perf_counter()
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        elapsed = time.perf_counter() - started
-        if "bar" not in state:
-            if elapsed < 1.0 or done >= total:
-                return
-            bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[rate]} " + unit + "/s"), TimeRemainingColumn(),
-                           console=stderr, transient=True)
-            state["bar"], state["task"] = bar, bar.add_task(label, total=total, rate="-")
-            bar.start()
-        state["bar"].update(state["task"], completed=done, rate=f"{done / elapsed:,.0f}")
-
-    try:
-        yield update
-    finally:
-        if "bar" in state:
-            state["bar"].stop()
-
-
-def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}")
-
-
-def _one_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return "".join(c if c.isprintable() else "?" for c in line)[:300]
-
-
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    """A library's Python warning (Pillow, pydicom) as one of ours: one line naming the file being
-    decoded where known, instead of Python's default of the library's source path and line."""
-    from ..sources.image.load import decoding_file
-
-    text = _one_line(str(message)) or category.__name__
-    where = decoding_file()
-    warn(f"{where}: {text}" if where else text)
-
-
-NATIVE_LINES = 20  # distinct lines from C libraries shown; the rest are counted
-NATIVE_BYTES = 1 << 20
-
-
-class _Owners:
-    """Which file was being read while each stretch of the captured output was written: a stretch
-    written while exactly one file was in flight belongs to it; with several (threads), to none."""
-
-    def __init__(self, fd: int):
-        self.fd, self.lock = fd, threading.Lock()
-        self.in_flight: list[Path] = []
-        self.mark = 0
-        self.stretches: list[tuple[int, int, Path | None]] = []
-
-    def __call__(self, path: Path, started: bool) -> None:
-        with self.lock:
-            if started and not self.in_flight:
-                # Nothing decodes between one file's end and the next one's start: the position
-                # taken at that end still holds, and one system call per file is saved.
-                self.in_flight.append(path)
-                return
-            end = os.fstat(self.fd).st_size
-            if end > self.mark:
-                self.stretches.append((self.mark, end, self.in_flight[0] if len(self.in_flight) == 1 else None))
-                self.mark = end
-            if started:
-                self.in_flight.append(path)
-            elif path in self.in_flight:
-                self.in_flight.remove(path)
-
-    def owner(self, offset: int) -> Path | None:
-        at = bisect.bisect_right(self.stretches, offset, key=lambda s: s[0]) - 1
-        return self.stretches[at][2] if at >= 0 and offset < self.stretches[at][1] else None
-
-
-@contextmanager
-def native_stderr() -> Iterator[None]:
-    """Capture what C libraries write straight to file descriptor 2 (libpng's "iCCP: known
-    incorrect sRGB profile", libjpeg-turbo's "Corrupt JPEG data: ...") and say it afterwards as
-    warning lines naming the file where one was being read alone, so none lands inside the
-    progress bar or between our lines.
-
-    Python's own writes (the bar, warnings, the error line) keep going to the real stderr: while
-    the descriptor points at a temporary file, ``sys.stderr`` is a stream on a copy of the
-    original one. A stderr without a descriptor (a test runner's buffer) is left alone."""
-    from ..sources.image.load import watch_files
-
-    try:
-        sys.stderr.flush()
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    if fd != 2:
-        yield
-        return
-    original = sys.stderr
-    try:
-        capture = tempfile.TemporaryFile()
-    except OSError:  # no writable temporary folder: decoders keep writing to stderr
-        yield
-        return
-    try:
-        saved = os.dup(2)
-    except OSError:  # stderr closed (2>&-): nothing to protect
-        capture.close()
-        yield
-        return
-    sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=getattr(original, "encoding", None) or "utf-8",
-                           errors="backslashreplace", closefd=False)
-    os.dup2(capture.fileno(), 2)
-    owners = _Owners(capture.fileno())
-    try:
-        with watch_files(owners):
-            yield
-    finally:
-        os.dup2(saved, 2)
-        try:
-            sys.stderr.flush()
-        finally:
-            sys.stderr = original
-            os.close(saved)
-        owners(Path(), False)  # closes the last stretch
-        capture.seek(0)
-        data = capture.read(NATIVE_BYTES)
-        capture.close()
-        said: dict[str, list[Path | None]] = {}
-        offset = 0
-        for raw in data.splitlines(keepends=True):
-            # "libpng warning: iCCP: ..." → "libpng: iCCP: ...": the line is already a warning
-            line = re.sub(r"^(\w+) warning: ", r"\1: ", _one_line(raw.decode("utf-8", "replace")))
-            if line:
-                said.setdefault(line, []).append(owners.owner(offset))
-            offset += len(raw)
-        for i, (line, paths) in enumerate(said.items()):
-            if i == NATIVE_LINES:
-                warn(f"… {len(said) - NATIVE_LINES} more distinct message(s) from the decoders")
-                break
-            named = [p for p in paths if p is not None]
-            if len(paths) == 1 and named:
-                warn(f"{named[0]}: {line}")
-            else:
-                example = f", e.g. {named[0]}" if named else ""
-                warn(f"{line} (said by a decoder{f' {len(paths)} times' if len(paths) > 1 else ''}{example})")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)
 
 
 def _fmt(value: Any) -> str:
@@ -253,29 +40,17 @@ def _meta_text(value: Any) -> str:
     if isinstance(value, list) and len(value) > 8:
         return f"{len(value)} items: {', '.join(map(str, value[:3]))}, …"
     if isinstance(value, (dict, list)):
-        text = json.dumps(value, default=_json_default)
+        text = json.dumps(value, default=json_default)
         return text if len(text) <= 200 else text[:197] + "…"
     return str(value)
 
 
-def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json: bool,
-           source: str | None = None, stored: bool = False) -> None:
-    """Print the summary of a bundle: a table for people, or one JSON object with --json.
+def bundle(doc: dict[str, Any], *, stored: bool = False) -> None:
+    """A bundle's summary document (``output.bundle_doc``) as tables and meta lines.
 
     ``stored``: the bundle was read from a file (``info``): its warnings are the ones saved when it
     was made, listed with the meta, and there is no output to speak of."""
-    tensors = summarize(bundle)
-    meta = bundle.meta
-    if not stored:
-        for message in meta.get("warnings") or []:
-            warn(message)
-    if as_json:
-        doc = {"tensors": tensors, "meta": meta, "output": str(output) if output else None,
-               "seconds": round(seconds, 6)}
-        if source:
-            doc["source"] = source
-        sys.stdout.write(json.dumps(doc, default=_json_default) + "\n")
-        return
+    tensors, meta, source, output, seconds = doc["tensors"], doc["meta"], doc.get("source"), doc["output"], doc["seconds"]
     table = Table(title=escape(source) if source else None, title_justify="left")
     for col in ("tensor", "shape", "dtype", "bytes", "min", "max", "mean"):
         table.add_column(col, justify="right" if col in ("bytes", "min", "max", "mean") else "left")
@@ -311,15 +86,9 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
 
 
-def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path | None, seconds: float,
-                 as_json: bool) -> None:
-    """Print a stats result: a per-channel table and the Normalize line, or the JSON document."""
-    for message in doc.get("warnings") or []:
-        warn(message)
-    if as_json:
-        sys.stdout.write(json.dumps({**doc, "output": str(output) if output else None,
-                                     "seconds": round(seconds, 6)}) + "\n")
-        return
+def stats(doc: dict[str, Any], normalize_line: str) -> None:
+    """A stats document (with ``output`` and ``seconds``): a per-channel table and the Normalize line."""
+    output, seconds = doc["output"], doc["seconds"]
     scale = {"unit": "values scaled to [0,1]", "raw": "raw values", None: "values as stored"}[doc["scale"]]
     kind = doc.get("kind", "images")
     # The words for what was counted: a table's channels are its columns, its samples rows.
@@ -346,13 +115,8 @@ def stats_report(doc: dict[str, Any], normalize_line: str, *, output: str | Path
     stdout.print(f"[bold]output[/] {where} · {seconds:.2f} s")
 
 
-def ckpt_inspect_report(info: Any, *, as_json: bool) -> None:
-    """Print ``ckpt inspect``: totals, dtypes, the module tree, ties, other entries, tensors."""
-    for message in info.warnings:
-        warn(message)
-    if as_json:
-        sys.stdout.write(json.dumps(info.to_json(), default=_json_default) + "\n")
-        return
+def ckpt_inspect(info: Any) -> None:
+    """``ckpt inspect``: totals, dtypes, the module tree, ties, other entries, tensors."""
     found = {None: "no state dict found; all tensors listed", "(top level)": "the file is the state dict"}.get(
         info.state_dict, f"state dict under {info.state_dict!r}")
     stdout.print(f"[bold]{escape(info.path)}[/] · {info.format} · {_bytes(info.file_bytes)} · {escape(found)}")
@@ -402,13 +166,8 @@ def ckpt_inspect_report(info: Any, *, as_json: bool) -> None:
         stdout.print(table)
 
 
-def ckpt_convert_report(result: Any, *, as_json: bool) -> None:
-    """Print ``ckpt convert``: what was written, ties, what was carried and what was left out."""
-    for message in result.warnings:
-        warn(message)
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json(), default=_json_default) + "\n")
-        return
+def ckpt_convert(result: Any) -> None:
+    """``ckpt convert``: what was written, ties, what was carried and what was left out."""
     stdout.print(f"[bold]converted[/] {escape(result.source)} ({result.source_format}) → "
                  f"{escape(', '.join(result.outputs))}")
     stdout.print(f"[bold]tensors[/] {result.tensors:,} · [bold]bytes[/] {_bytes(result.bytes)}"
@@ -421,16 +180,8 @@ def ckpt_convert_report(result: Any, *, as_json: bool) -> None:
         stdout.print(f"[bold]left out[/] {escape(key)}: {escape(why)}")
     checked = {True: "verified bit-exact by reloading", None: "not verified (--no-verify)"}[result.verified]
     stdout.print(f"[bold]output[/] {checked} · {result.seconds:.2f} s")
-def note(message: str) -> None:
-    """A plain line on stderr (e.g. what a step will cost, said before it runs)."""
-    stderr.print(escape(message))
-def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: float | None,
-                       to_stderr: bool = False) -> None:
+def dicom_series(rows: list[dict[str, Any]], *, seconds: float | None, console: Console = stdout) -> None:
     """The series `load-dicom --list` found (and the candidates when a choice is needed)."""
-    if as_json:
-        sys.stdout.write(json.dumps({"series": rows, "seconds": round(seconds or 0.0, 6)}) + "\n")
-        return
-    console = stderr if to_stderr else stdout
     from rich import box
 
     table = Table(title="DICOM series (no patient identifiers shown)", title_justify="left", box=box.SIMPLE_HEAD,
@@ -456,6 +207,8 @@ def dicom_series_table(rows: list[dict[str, Any]], *, as_json: bool, seconds: fl
         hint = (" · load one with --series INDEX or --series UID, or all with --all-series"
                 if volumes > 1 else "")
         console.print(f"{len(rows)} series, {volumes} volume candidate(s) · {seconds:.2f} s{hint}")
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
@@ -465,16 +218,9 @@ def _seconds(value: float | None) -> str:
     return str(value)
 
 
-def bench_report(result: Any, *, output: str | Path | None, plot: str | Path | None, seconds: float,
-                 as_json: bool) -> None:
-    """Print a bench run: context lines, the case table, transfers and notes; or one JSON object."""
-    if as_json:
-        doc = {**result.to_json(), "output": str(output) if output else None,
-               "plot": str(plot) if plot else None, "seconds": round(seconds, 6)}
-        sys.stdout.write(json.dumps(doc, default=_json_default) + "\n")
-        for note in result.notes:
-            warn(note)
-        return
+def bench(result: Any, doc: dict[str, Any]) -> None:
+    """A bench run: context lines, the case table, transfers and notes (``doc``: output, plot, seconds)."""
+    output, plot, seconds = doc["output"], doc["plot"], doc["seconds"]
     env = result.environment
     cpu = env["cpu"]
     peak = cpu["peak_tflops_float32"]
