@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
 
 from ..sources.table.constants import FEATURE_DTYPE_NAMES, MISSING, NORMALIZE
+from .loading import SideFile, load_and_emit
 from .options import Force, Json, Output, Quiet, parse_size_option
 
 Columns = Optional[list[str]]
@@ -77,9 +77,6 @@ def load_csv(
     from ..sources.table.load import FEATURE_DTYPES
     from ..sources.table.load import load_csv as load_table
     from ..sources.table.state import write_state
-    from ..tensorfile import check_output, check_tensor_output, write_bundle
-    from . import tables
-    from .output import bundle_doc, emit
 
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
         delimiter = "\t"
@@ -88,20 +85,12 @@ def load_csv(
     limit = parse_size_option(max_bytes, "--max-bytes")
     if delimiter is not None and len(delimiter) != 1:
         raise typer.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
-    if output is not None:
-        check_tensor_output(output, force=force, inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]])
-    if save_state is not None:
-        check_output(save_state, force=force, inputs=[path, *([state] if state else [])])
-    started = time.perf_counter()
-    bundle = load_table(path, target=target, drop=_names(drop), columns=_names(columns) or None,
-                        categorical=_names(categorical), target_kind=target_kind, num_classes=num_classes,
-                        one_hot=one_hot, normalize=normalize, unbiased=unbiased, na=_names(na), missing=missing,
-                        skip_bad=skip_bad, state=state, unknown=unknown, period=period, layout=layout,
-                        time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
-                        dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit)
-    if output is not None:
-        write_bundle(bundle, output, force=force, inputs=[path])
-    if save_state is not None:
-        write_state(bundle.meta["state"], save_state, force=force, inputs=[path])
-    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
-         warnings=bundle.meta.get("warnings") or [])
+    load_and_emit(lambda _: load_table(
+        path, target=target, drop=_names(drop), columns=_names(columns) or None, categorical=_names(categorical),
+        target_kind=target_kind, num_classes=num_classes, one_hot=one_hot, normalize=normalize, unbiased=unbiased,
+        na=_names(na), missing=missing, skip_bad=skip_bad, state=state, unknown=unknown, period=period,
+        layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
+        dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit),
+        inputs=[path], output=output, force=force, as_json=json_, dtypes=[FEATURE_DTYPES[dtype or "float32"]],
+        side_files=[SideFile(save_state, lambda bundle, to, **kw: write_state(bundle.meta["state"], to, **kw),
+                             reads=[state] if state else [])])

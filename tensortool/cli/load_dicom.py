@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..sources.dicom.constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS
+from .loading import SideFile, load_and_emit
 from .options import Force, Json, Output, Quiet, SkipBad, Workers
 
 
@@ -48,36 +49,37 @@ def load_dicom_command(
     quiet: Quiet = False,
 ) -> None:
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
-    from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, list_dicom_series, load_dicom
+    from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, load_dicom
     from ..sources.dicom.preview import write_volume_preview
-    from ..tensorfile import check_output, check_tensor_output, write_bundle
     from . import tables
-    from .output import bundle_doc, emit, progress, stderr
+    from .output import stderr
+
+    if list_:
+        return list_series(paths, workers=workers, skip_bad=skip_bad, as_json=json_)
+
+    def load(on_progress):
+        try:
+            return load_dicom(paths, series=series, all_series=all_series, order=order, dtype=dtype, raw=raw,
+                              window=window, layout=layout, strict=strict, skip_bad=skip_bad,
+                              split_duplicates=split_duplicates, workers=workers, progress=on_progress)
+        except SeriesChoiceError as exc:  # the candidates, so the user can choose
+            tables.dicom_series([s.row() for s in exc.series], seconds=None, console=stderr)
+            raise
+
+    load_and_emit(load, inputs=paths, output=output, force=force, as_json=json_, quiet=quiet,
+                  dtypes=[VOLUME_DTYPES[dtype]] if dtype else [], side_files=[SideFile(preview, write_volume_preview)],
+                  progress_label="reading slices", sources_of=lambda bundle: [
+                      f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]])
+
+
+def list_series(paths: list[str], *, workers: int | None, skip_bad: bool, as_json: bool) -> None:
+    """``--list``: the series found, without reading pixels."""
+    from ..sources.dicom.load import list_dicom_series
+    from . import tables
+    from .output import emit
 
     started = time.perf_counter()
-    if list_:
-        rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
-        seconds = time.perf_counter() - started
-        emit({"series": rows, "seconds": round(seconds, 6)}, lambda _: tables.dicom_series(rows, seconds=seconds),
-             as_json=json_)
-        return
-    if output is not None:
-        check_tensor_output(output, force=force, inputs=paths,
-                            dtypes=[VOLUME_DTYPES[dtype]] if dtype else [])
-    if preview is not None:
-        check_output(preview, force=force, inputs=paths)
-    try:
-        with progress("reading slices", quiet) as on_progress:
-            bundle = load_dicom(paths, series=series, all_series=all_series, order=order, dtype=dtype,
-                                raw=raw, window=window, layout=layout, strict=strict, skip_bad=skip_bad,
-                                split_duplicates=split_duplicates, workers=workers, progress=on_progress)
-    except SeriesChoiceError as exc:
-        tables.dicom_series([s.row() for s in exc.series], seconds=None, console=stderr)
-        raise
-    files = [f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]]
-    if output is not None:
-        write_bundle(bundle, output, force=force, inputs=files)
-    if preview is not None:
-        write_volume_preview(bundle, preview, force=force, inputs=files)
-    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
-         warnings=bundle.meta.get("warnings") or [])
+    rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
+    seconds = time.perf_counter() - started
+    emit({"series": rows, "seconds": round(seconds, 6)}, lambda _: tables.dicom_series(rows, seconds=seconds),
+         as_json=as_json)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -10,7 +9,11 @@ import typer
 
 from ..shaping_constants import DTYPE_NAMES, LAYOUTS
 from ..sources.image.constants import DEFAULT_MAX_PIXELS
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
+from .loading import SideFile, load_and_emit
+from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, image_sizes
+
+ContactSheet = Annotated[Optional[Path], typer.Option(
+    dir_okay=False, help="Also write a PNG contact sheet of the batch (first 64 images).")]
 
 
 def load_image(
@@ -35,8 +38,7 @@ def load_image(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
-        help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
+    preview: ContactSheet = None,
     output: Output = None,
     force: Force = False,
     json_: Json = False,
@@ -46,28 +48,13 @@ def load_image(
     from ..shaping import DTYPES
     from ..sources.image.load import load_images
     from ..sources.image.preview import write_preview
-    from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
-    from . import tables
-    from .capture import native_stderr
-    from .output import bundle_doc, emit, progress
+    from ..tensorfile import check_npy_tensors
 
-    resize_size = sizes(resize, square=False, option="--resize")
-    crop_size = sizes(center_crop, square=True, option="--center-crop")
-    if output is not None:  # fail before any decoding, not after
-        check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
-    if preview is not None:
-        check_output(preview, force=force, inputs=paths)
-    started = time.perf_counter()
-    with native_stderr(), progress("decoding", quiet) as on_progress:
-        bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
-                             normalize=normalize, resize=resize_size, center_crop=crop_size,
-                             one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
-                             progress=on_progress,
-                             before_decoding=None if output is None else
-                             lambda names: check_npy_tensors(output, names))
-    if output is not None:
-        write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])
-    if preview is not None:
-        write_preview(bundle, preview, force=force, inputs=bundle.meta["files"])
-    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
-         warnings=bundle.meta.get("warnings") or [])
+    resize_size, crop_size = image_sizes(resize, center_crop)
+    load_and_emit(lambda on_progress: load_images(
+        paths, mode=mode, layout=layout, dtype=dtype, scale=scale, normalize=normalize, resize=resize_size,
+        center_crop=crop_size, one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
+        progress=on_progress, before_decoding=None if output is None else lambda names: check_npy_tensors(output, names)),
+        inputs=paths, output=output, force=force, as_json=json_, quiet=quiet, dtypes=[DTYPES[dtype]],
+        side_files=[SideFile(preview, write_preview)], progress_label="decoding", capture_decoders=True,
+        sources_of=lambda bundle: bundle.meta["files"])

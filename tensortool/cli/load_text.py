@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
 
 from ..sources.text.constants import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS
+from .loading import SideFile, load_and_emit
 from .options import Force, Json, Output, Quiet
 
 
@@ -44,24 +44,12 @@ def load_text(
 ) -> None:
     """Load text: tokens (int64 N×L, 0 = <pad>), lengths and mask, ready for nn.Embedding."""
     from ..sources.text.load import load_text as load_texts, write_vocab
-    from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
-    from . import tables
-    from .output import bundle_doc, emit, note
+    from .output import note
 
-    if output is not None:
-        check_tensor_output(output, force=force, inputs=paths)
-        if sparse:
-            check_sparse_output(output)
-    if save_vocab is not None:
-        check_output(save_vocab, force=force, inputs=[*paths, *([vocab] if vocab else [])])
-    started = time.perf_counter()
-    bundle = load_texts(paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit,
-                        min_freq=min_freq, max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot,
-                        sparse=sparse, max_bytes=max_bytes, max_tokens=max_tokens, encoding=encoding, errors=errors,
-                        on_plan=note)
-    if output is not None:
-        write_bundle(bundle, output, force=force, inputs=paths)
-    if save_vocab is not None:
-        write_vocab(bundle.meta["vocab"], save_vocab, force=force, inputs=paths)
-    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
-         warnings=bundle.meta.get("warnings") or [])
+    load_and_emit(lambda _: load_texts(
+        paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit, min_freq=min_freq,
+        max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot, sparse=sparse, max_bytes=max_bytes,
+        max_tokens=max_tokens, encoding=encoding, errors=errors, on_plan=note),
+        inputs=paths, output=output, force=force, as_json=json_, sparse=sparse,
+        side_files=[SideFile(save_vocab, lambda bundle, to, **kw: write_vocab(bundle.meta["vocab"], to, **kw),
+                             reads=[vocab] if vocab else [])])

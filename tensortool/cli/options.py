@@ -48,6 +48,11 @@ def sizes(text: str | None, *, square: bool, option: str | None = None) -> tuple
     return values * 2 if square and len(values) == 1 else values
 
 
+def image_sizes(resize: str | None, center_crop: str | None) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """--resize and --center-crop, parsed as load-image and stats read them."""
+    return sizes(resize, square=False, option="--resize"), sizes(center_crop, square=True, option="--center-crop")
+
+
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..sources.image.constants import DEFAULT_MAX_PIXELS
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
+from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, image_sizes
 
 
 def stats(
@@ -48,8 +48,7 @@ def stats(
     from .capture import native_stderr
     from .output import emit, progress
 
-    resize_size = sizes(resize, square=False, option="--resize")
-    crop_size = sizes(center_crop, square=True, option="--center-crop")
+    resize_size, crop_size = image_sizes(resize, center_crop)
     merging = paths[0] == "merge"
     sources = paths[1:] if merging else paths
     if output is not None:
