@@ -20,7 +20,7 @@ from .load_csv import load_csv
 from .load_dicom import load_dicom_command
 from .load_image import load_image
 from .load_text import load_text
-from .stats import stats
+from .stats import app as stats_app
 
 
 class Root(Group):
@@ -29,6 +29,12 @@ class Root(Group):
     def invoke(self, ctx: typer.Context) -> Any:
         with boundary(ctx):
             return super().invoke(ctx)
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return sorted(super().list_commands(ctx), key=lambda name: HELP_ORDER.index(name))
+
+
+HELP_ORDER = ["load-image", "info", "stats", "load-csv", "load-text", "load-dicom", "bench", "ckpt"]
 
 
 app = typer.Typer(
@@ -57,7 +63,7 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 
 app.command("load-image", cls=Command)(load_image)
 app.command("info", cls=Command)(info)
-app.command("stats", cls=Command)(stats)
+app.add_typer(stats_app, name="stats")
 app.add_typer(ckpt_app, name="ckpt")
 app.command("load-csv", cls=Command)(load_csv)
 app.command("load-text", cls=Command)(load_text)

@@ -7,9 +7,10 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
+from .context import Command, Group
 from .options import Force, Json
 
-app = typer.Typer(help="Inspect checkpoints and convert them between .pth and .safetensors, safely.",
+app = typer.Typer(cls=Group, help="Inspect checkpoints and convert them between .pth and .safetensors, safely.",
                   no_args_is_help=True, rich_markup_mode=None)
 
 AllowGlobal = Annotated[Optional[list[str]], typer.Option(
@@ -21,7 +22,7 @@ TrustPickle = Annotated[bool, typer.Option(
 Key = Annotated[Optional[str], typer.Option(help="Use only this sub-dict of the checkpoint (e.g. model, ema).")]
 
 
-@app.command("inspect")
+@app.command("inspect", cls=Command)
 def inspect(
     path: Annotated[Path, typer.Argument(help=".pt/.pth/.bin, .safetensors, a *.safetensors.index.json or its folder.",
                                          show_default=False)],
@@ -44,7 +45,7 @@ def inspect(
     emit(info.to_json(), lambda _: tables.ckpt_inspect(info), as_json=json_, warnings=info.warnings)
 
 
-@app.command("convert")
+@app.command("convert", cls=Command)
 def convert(
     src: Annotated[Path, typer.Argument(help="The checkpoint to read.", show_default=False)],
     dst: Annotated[Path, typer.Argument(help=(

@@ -18,6 +18,11 @@ class Context(typer.Context):
         super().__init__(*args, **kwargs)
         self.meta[LEAF] = self  # meta is one dict shared by a context and its parents
 
+    @property
+    def command_path(self) -> str:
+        # A default sub-command (`stats PATHS`) has an empty name: no trailing space in its usage.
+        return super().command_path.rstrip()
+
 
 class Command(TyperCommand):
     context_class = Context

@@ -8,7 +8,6 @@ carries its state, so shards computed anywhere merge exactly into the single-run
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,45 +279,3 @@ def _kind(t: torch.Tensor, layout: str | None) -> str:
     if layout and "d" in layout or layout is None and t.dim() == 5:
         return "volumes"
     return "images"
-
-
-def merge_stats(paths: Sequence[str | Path]) -> DatasetStats:
-    """Combine stats files (shards, or any partial results with the same options) exactly."""
-    if len(paths) < 2:
-        raise OptionError("stats merge needs at least two stats files")
-    merged: DatasetStats | None = None
-    for path in paths:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("no such file", path) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"not a readable stats JSON file: {exc}", path) from None
-        part = DatasetStats.from_json(data, path)
-        if merged is None:
-            merged = part
-            continue
-        if (part.channels, part.scale, part.options) != (merged.channels, merged.scale, merged.options):
-            raise InputError("was computed with other options, scale or channels than "
-                             f"{paths[0]} ({part.options}, scale {part.scale})", path)
-        overlap = {tuple(s) for s in part.shards} & {tuple(s) for s in merged.shards}
-        if overlap:
-            raise InputError(f"shard {'/'.join(map(str, overlap.pop()))} is already in the merge", path)
-        integer = dict(merged.integer)
-        for bits, sums in part.integer.items():
-            integer[bits] = integer[bits].merge(sums) if bits in integer else sums
-        floating = (part.floating if merged.floating is None else
-                    merged.floating if part.floating is None else merged.floating.merge(part.floating))
-        merged = DatasetStats(merged.channels, merged.images + part.images, integer, floating, merged.scale,
-                              list(dict.fromkeys(merged.inputs + part.inputs)), merged.options,
-                              merged.shards + part.shards, merged.skipped + part.skipped, [],
-                              merged.kind if merged.kind == part.kind else "tensors")
-    assert merged is not None
-    counts = {n for _, n in merged.shards}
-    if len(counts) > 1:
-        raise InputError(f"the files come from different shardings (N = {sorted(counts)})", paths[0])
-    if counts:
-        missing = sorted(set(range(counts.pop())) - {i for i, _ in merged.shards})
-        if missing:
-            merged.warnings.append(f"shard(s) {missing} of {merged.shards[0][1]} are missing from the merge")
-    return merged
