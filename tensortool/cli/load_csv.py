@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
 from ..sources.table.constants import FEATURE_DTYPE_NAMES, MISSING, NORMALIZE
 from .loading import SideFile, load_and_emit
-from .options import Force, Json, Output, Quiet, parse_size_option
+from .options import output_options, parse_size_option
 
 Columns = Optional[list[str]]
 
@@ -19,6 +19,7 @@ def _names(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_csv(
     path: Annotated[Path, typer.Argument(help="A CSV/TSV/semicolon file.", show_default=False)],
     target: Annotated[Optional[str], typer.Option(help="Target column (name or 0-based index) → 'target'.")] = None,
@@ -68,10 +69,7 @@ def load_csv(
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is always removed.")] = "utf-8",
     dtype: Annotated[Optional[Literal[FEATURE_DTYPE_NAMES]], typer.Option(
         help="Feature dtype [default: float32, or the --state's].", show_default=False)] = None,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load a table: numeric columns → features (N×F), --target → target; categorical columns one-hot."""
     from ..sources.table.load import FEATURE_DTYPES
@@ -91,6 +89,6 @@ def load_csv(
         na=_names(na), missing=missing, skip_bad=skip_bad, state=state, unknown=unknown, period=period,
         layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
         dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit),
-        inputs=[path], output=output, force=force, as_json=json_, dtypes=[FEATURE_DTYPES[dtype or "float32"]],
+        inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]], **shared,
         side_files=[SideFile(save_state, lambda bundle, to, **kw: write_state(bundle.meta["state"], to, **kw),
                              reads=[state] if state else [])])

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
 from ..sources.dicom.constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS
 from .loading import SideFile, load_and_emit
-from .options import Force, Json, Output, Quiet, SkipBad, Workers
+from .options import SkipBad, Workers, output_options
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_dicom_command(
     paths: Annotated[list[str], typer.Argument(
         help="A folder (searched recursively; non-DICOM files and DICOMDIR ignored), DICOM files, "
@@ -43,10 +44,7 @@ def load_dicom_command(
     workers: Workers = None,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG of three orthogonal mid-slices (window applied) to check orientation.")] = None,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
     from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, load_dicom
@@ -55,7 +53,7 @@ def load_dicom_command(
     from .output import stderr
 
     if list_:
-        return list_series(paths, workers=workers, skip_bad=skip_bad, as_json=json_)
+        return list_series(paths, workers=workers, skip_bad=skip_bad, as_json=shared["json_"])
 
     def load(on_progress):
         try:
@@ -66,7 +64,7 @@ def load_dicom_command(
             tables.dicom_series([s.row() for s in exc.series], seconds=None, console=stderr)
             raise
 
-    load_and_emit(load, inputs=paths, output=output, force=force, as_json=json_, quiet=quiet,
+    load_and_emit(load, inputs=paths, **shared,
                   dtypes=[VOLUME_DTYPES[dtype]] if dtype else [], side_files=[SideFile(preview, write_volume_preview)],
                   progress_label="reading slices", sources_of=lambda bundle: [
                       f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]])

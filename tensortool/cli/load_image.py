@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
 from ..shaping_constants import DTYPE_NAMES, LAYOUTS
 from ..sources.image.constants import DEFAULT_MAX_PIXELS
 from .loading import SideFile, load_and_emit
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, image_sizes
+from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
 
 ContactSheet = Annotated[Optional[Path], typer.Option(
     dir_okay=False, help="Also write a PNG contact sheet of the batch (first 64 images).")]
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_image(
     paths: Annotated[list[str], typer.Argument(
         help="Image files, folders (searched recursively) or glob patterns. One folder of class "
@@ -39,22 +40,25 @@ def load_image(
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     preview: ContactSheet = None,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load images into one tensor (N×C×H×W float32 in [0,1] by default)."""
     from ..shaping import DTYPES
     from ..sources.image.load import load_images
     from ..sources.image.preview import write_preview
-    from ..tensorfile import check_npy_tensors
 
     resize_size, crop_size = image_sizes(resize, center_crop)
     load_and_emit(lambda on_progress: load_images(
         paths, mode=mode, layout=layout, dtype=dtype, scale=scale, normalize=normalize, resize=resize_size,
         center_crop=crop_size, one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
-        progress=on_progress, before_decoding=None if output is None else lambda names: check_npy_tensors(output, names)),
-        inputs=paths, output=output, force=force, as_json=json_, quiet=quiet, dtypes=[DTYPES[dtype]],
+        progress=on_progress, before_decoding=check_npy(shared["output"])),
+        inputs=paths, dtypes=[DTYPES[dtype]],
         side_files=[SideFile(preview, write_preview)], progress_label="decoding", capture_decoders=True,
-        sources_of=lambda bundle: bundle.meta["files"])
+        sources_of=lambda bundle: bundle.meta["files"], **shared)
+
+
+def check_npy(output: Path | None):
+    """With a .npy output, the tensors a load makes are checked against it before decoding."""
+    from ..tensorfile import check_npy_tensors
+
+    return None if output is None else lambda names: check_npy_tensors(output, names)

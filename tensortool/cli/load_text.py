@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
 from ..sources.text.constants import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS
 from .loading import SideFile, load_and_emit
-from .options import Force, Json, Output, Quiet
+from .options import output_options
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_text(
     paths: Annotated[list[Path], typer.Argument(help="Text files.", show_default=False)],
     level: Annotated[Literal[LEVELS], typer.Option(help="Tokens are words or characters.")] = "word",
@@ -37,10 +38,7 @@ def load_text(
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is removed.")] = "utf-8",
     errors: Annotated[Literal["strict", "replace"], typer.Option(
         help="Undecodable bytes: an error with the byte offset, or U+FFFD.")] = "strict",
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load text: tokens (int64 N×L, 0 = <pad>), lengths and mask, ready for nn.Embedding."""
     from ..sources.text.load import load_text as load_texts, write_vocab
@@ -50,6 +48,6 @@ def load_text(
         paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit, min_freq=min_freq,
         max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot, sparse=sparse, max_bytes=max_bytes,
         max_tokens=max_tokens, encoding=encoding, errors=errors, on_plan=note),
-        inputs=paths, output=output, force=force, as_json=json_, sparse=sparse,
+        inputs=paths, sparse=sparse, **shared,
         side_files=[SideFile(save_vocab, lambda bundle, to, **kw: write_vocab(bundle.meta["vocab"], to, **kw),
                              reads=[vocab] if vocab else [])])

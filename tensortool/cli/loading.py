@@ -25,7 +25,7 @@ class SideFile:
 
 
 def load_and_emit(load: Callable[[Progress | None], Any], *, inputs: Sequence[str | Path], output: Path | None,
-                  force: bool, as_json: bool, quiet: bool = True, dtypes: Sequence[Any] = (),
+                  force: bool, json_: bool, quiet: bool = True, dtypes: Sequence[Any] = (),
                   sparse: bool = False, side_files: Sequence[SideFile] = (), progress_label: str | None = None,
                   capture_decoders: bool = False,
                   sources_of: Callable[[Any], Sequence[str | Path]] | None = None) -> None:
@@ -55,5 +55,5 @@ def load_and_emit(load: Callable[[Progress | None], Any], *, inputs: Sequence[st
     for side in side_files:
         if side.path is not None:
             side.write(bundle, side.path, force=force, inputs=read)
-    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=as_json,
+    emit(bundle_doc(bundle, output=output, seconds=time.perf_counter() - started), tables.bundle, as_json=json_,
          warnings=bundle.meta.get("warnings") or [])

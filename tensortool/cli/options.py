@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+import inspect
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 
@@ -32,6 +33,26 @@ MaxPixels = Annotated[int, typer.Option("--max-pixels", min=0, help=(
     "(a GIF counts every frame); 0: no limit. The default is Pillow's decompression-bomb limit."))]
 SkipBad = Annotated[bool, typer.Option("--skip-bad",
     help="Skip corrupt or non-image files and list them, instead of failing.")]
+
+SHARED = {"output": (Output, None), "force": (Force, False), "json_": (Json, False), "quiet": (Quiet, False)}
+
+
+def output_options(*names: str, **declared: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Add the shared output options (``SHARED``, or the command's own declaration of one in
+    ``declared``) after the command's own options; the command takes them as ``**shared``.
+
+    Declared once here and added by this decorator, as sqlite-utils' ``@output_options`` does."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)  # Typer reads the signature, evaluated
+        params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        for name in names:
+            annotation = declared.get(name, SHARED[name][0])
+            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=SHARED[name][1],
+                                            annotation=annotation))
+            command.__annotations__[name] = annotation
+        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return command
+    return decorate
 
 
 def sizes(text: str | None, *, square: bool, option: str | None = None) -> tuple[int, ...] | None:

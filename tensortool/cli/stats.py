@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..sources.image.constants import DEFAULT_MAX_PIXELS
 from .context import Command, Group
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, image_sizes
+from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
 
 DEFAULT = "dataset"  # the command that `tensortool stats PATHS...` runs
 
@@ -34,7 +34,7 @@ class StatsGroup(Group):
         self.format_commands(ctx, formatter)
 
 
-Output = Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
+StatsOutput = Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
     help="Write the stats JSON (read by `load-image --normalize`, merged by `stats merge`).")]
 Unbiased = Annotated[bool, typer.Option("--unbiased", help="Sample std (ddof=1) instead of the population std (ddof=0).")]
 app = typer.Typer(cls=StatsGroup, help="Per-channel mean and std of a dataset: exact, streaming, mergeable.",
@@ -42,8 +42,7 @@ app = typer.Typer(cls=StatsGroup, help="Per-channel mean and std of a dataset: e
 
 
 @app.command(DEFAULT, cls=Command, hidden=True)
-
-
+@output_options("output", "force", "json_", "quiet", output=StatsOutput)
 def stats(
     paths: Annotated[list[str], typer.Argument(
         help="Image files, folders, globs or ImageFolder trees (read as load-image reads them), or "
@@ -64,10 +63,7 @@ def stats(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Per-channel mean and std of a dataset: exact, streaming, mergeable."""
     from ..stats.dataset import dataset_stats
@@ -77,31 +73,30 @@ def stats(
     resize_size, crop_size = image_sizes(resize, center_crop)
 
     def compute():
-        with native_stderr(), progress("images", quiet) as on_progress:
+        with native_stderr(), progress("images", shared["quiet"]) as on_progress:
             return dataset_stats(paths, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
                                  workers=workers, skip_bad=skip_bad, shard=shard, key=key, channel_dim=channel_dim,
                                  max_pixels=max_pixels, progress=on_progress)
 
-    _run(compute, inputs=paths, output=output, force=force, unbiased=unbiased, as_json=json_)
+    _run(compute, inputs=paths, unbiased=unbiased, **shared)
 
 
 @app.command("merge", cls=Command)
+@output_options("output", "force", "json_", output=StatsOutput)
 def merge(
     paths: Annotated[list[Path], typer.Argument(
         help="Stats files written by `tensortool stats -o` (shards, or any parts made with the same options).",
         show_default=False)],
     unbiased: Unbiased = False,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
+    **shared: Any,
 ) -> None:
     """Combine stats files exactly: the merged shards give the single run's numbers."""
     from ..stats.files import merge_stats
 
-    _run(lambda: merge_stats(paths), inputs=paths, output=output, force=force, unbiased=unbiased, as_json=json_)
+    _run(lambda: merge_stats(paths), inputs=paths, unbiased=unbiased, **shared)
 
 
-def _run(compute, *, inputs, output: Path | None, force: bool, unbiased: bool, as_json: bool) -> None:
+def _run(compute, *, inputs, output: Path | None, force: bool, unbiased: bool, json_: bool, quiet: bool = True) -> None:
     """Check the output, compute, write the stats file, say what was found."""
     from ..stats.files import check_stats_output, write_stats
     from . import tables
@@ -116,4 +111,4 @@ def _run(compute, *, inputs, output: Path | None, force: bool, unbiased: bool, a
         write_stats(result, output, unbiased=unbiased, force=force, inputs=inputs)
     shown = {**doc, "output": str(output) if output else None, "seconds": round(time.perf_counter() - started, 6)}
     normalize_line = result.normalize_line()
-    emit(shown, lambda doc: tables.stats(doc, normalize_line), as_json=as_json, warnings=doc.get("warnings") or [])
+    emit(shown, lambda doc: tables.stats(doc, normalize_line), as_json=json_, warnings=doc.get("warnings") or [])
