@@ -45,7 +45,7 @@ class CaseResult:
     """One op at one size and dtype on one device. Times are seconds per call."""
     device: str
     name: str                  # "matmul", "einsum ij,jk->ik", ...
-    op: str                    # the --op group: matmul, bmm or einsum
+    op: str                    # the ops group: matmul, bmm or einsum
     shape: str                 # operand shapes, e.g. "1024x1024 @ 1024x1024"
     size: tuple[int, int, int]
     dtype: str
@@ -254,7 +254,7 @@ def quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
 
 @dataclass
 class Timing:
-    """How long to measure: --warmup calls, then --repeat samples or samples until --min-time."""
+    """How long to measure: ``warmup`` calls, then ``repeat`` samples or samples until ``min_time``."""
     warmup: int = 3
     repeat: int | None = None
     min_time: float = 0.5
@@ -290,8 +290,8 @@ def time_cpu(fn: Callable[[], Any], timing: Timing) -> tuple[list[float], int]:
 
 def time_cuda(fn: Callable[[], Any], timing: Timing, index: int, flush: Callable[[], Any] | None) -> list[float]:
     """Per-call seconds between CUDA events, one call per sample (as triton's do_bench), after
-    ``timing.warmup`` calls; ``flush`` (the L2 flush of --cold) runs before each start event."""
-    # Warm-up: the --warmup calls, continued until CUDA_WARMUP_SECONDS have passed so the GPU's
+    ``timing.warmup`` calls; ``flush`` (the L2 flush of ``timing.cold``) runs before each start event."""
+    # Warm-up: the ``warmup`` calls, continued until CUDA_WARMUP_SECONDS have passed so the GPU's
     # clocks have left idle (as do_bench's 25 ms warm-up, longer for a cold device).
     began = time.perf_counter()
     calls = 0
@@ -327,7 +327,7 @@ def time_cuda(fn: Callable[[], Any], timing: Timing, index: int, flush: Callable
 # ------------------------------------------------------------------------------------------ devices
 
 def resolve_devices(device: str) -> tuple[list[str], list[str]]:
-    """--device → (devices to run, notes). "all": CPU and cuda:0 when usable (else a note);
+    """A device choice → (devices to run, notes). "all": CPU and cuda:0 when usable (else a note);
     "cuda"/"cuda:N" without a usable GPU is an OptionError saying why."""
     device = device.strip().lower()
     reason = cuda_unavailable_reason()
@@ -339,22 +339,24 @@ def resolve_devices(device: str) -> tuple[list[str], list[str]]:
         return ["cpu", "cuda:0"], []
     if device == "cuda" or device.startswith("cuda:"):
         if reason:
-            raise OptionError(f"--device {device}: {reason}")
+            raise OptionError(f"{{device}} {device}: {reason}", param="device")
         index = 0 if device == "cuda" else _index(device)
         if index >= cuda.device_count():
-            raise OptionError(f"--device {device}: only {cuda.device_count()} CUDA device(s) visible "
-                              f"(cuda:0..cuda:{cuda.device_count() - 1})")
+            raise OptionError(f"{{device}} {device}: only {cuda.device_count()} CUDA device(s) visible "
+                              f"(cuda:0..cuda:{cuda.device_count() - 1})", param="device")
         return [f"cuda:{index}"], []
-    raise UsageError(f"--device {device!r}: use cpu, cuda, cuda:N or all")
+    raise UsageError(f"{{device}} {device!r}: use cpu, cuda, cuda:N or all", param="device",
+                     allowed=("cpu", "cuda", "cuda:N", "all"))
 
 
 def _index(device: str) -> int:
     try:
         index = int(device.split(":", 1)[1])
     except ValueError:
-        raise UsageError(f"--device {device!r}: use cpu, cuda, cuda:N or all") from None
+        raise UsageError(f"{{device}} {device!r}: use cpu, cuda, cuda:N or all", param="device",
+                         allowed=("cpu", "cuda", "cuda:N", "all")) from None
     if index < 0:
-        raise UsageError(f"--device {device!r}: the index must be 0 or more")
+        raise UsageError(f"{{device}} {device!r}: the index must be 0 or more", param="device")
     return index
 
 
@@ -380,7 +382,7 @@ def _busy_note(threads: int) -> str | None:
         return None
     cpus = usable_cores()
     if load > 0.5 * cpus:
-        advice = "rerun when it is idle" + (", or with fewer --threads" if threads > 1 else "")
+        advice = "rerun when it is idle" + (", or with fewer threads" if threads > 1 else "")
         return (f"the machine is busy (1-minute load average {load:.1f} on {cpus} CPUs): CPU figures will "
                 f"be low and noisy; {advice}")
     return None
@@ -514,10 +516,10 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
         devices = resolved
     for op in ops:
         if op not in OPS:
-            raise UsageError(f"--op {op!r}: use one of {', '.join(OPS)}")
+            raise UsageError(f"{{op}} {op!r}: use one of {', '.join(OPS)}", param="op", allowed=OPS)
     for dtype in dtypes or ():
         if dtype not in DTYPES:
-            raise UsageError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+            raise UsageError(f"{{dtype}} {dtype!r}: use one of {', '.join(DTYPES)}", param="dtype", allowed=DTYPES)
     names = case_names(ops)
     if only is not None:  # a subset of the cases by name, e.g. ["einsum bij,bjk->bik"]
         names &= set(only)
@@ -548,7 +550,7 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
                 progress(done + 1, len(plan))
         flushers.clear()
         if timing.cold and "cpu" in devices:
-            result.notes.append("--cold flushes the GPU's L2 between samples; on CPU it does nothing (n/a)")
+            result.notes.append("cold (an L2 flush between samples) is for GPUs; on CPU it does nothing (n/a)")
         if transfers:
             for dev in devices:
                 if dev.startswith("cuda"):

@@ -1,4 +1,4 @@
-"""Stats files: write a result as the JSON that ``load-image --normalize`` reads, read one back
+"""Stats files: write a result as the JSON that ``load_images(normalize=...)`` reads, read one back
 with its exact state, and merge several (shards) into the single-run result.
 
 >>> result = dataset_stats("samples/images", shard="0/2")  # doctest: +SKIP
