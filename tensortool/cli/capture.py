@@ -100,22 +100,26 @@ def native_stderr() -> Iterator[None]:
         capture.seek(0)
         data = capture.read(NATIVE_BYTES)
         capture.close()
-        said: dict[str, list[Path | None]] = {}
-        offset = 0
-        for raw in data.splitlines(keepends=True):
-            # "libpng warning: iCCP: ..." → "libpng: iCCP: ...": the line is already a warning
-            line = re.sub(r"^(\w+) warning: ", r"\1: ", one_line(raw.decode("utf-8", "replace")))
-            if line:
-                said.setdefault(line, []).append(owners.owner(offset))
-            offset += len(raw)
-        for i, (line, paths) in enumerate(said.items()):
-            if i == NATIVE_LINES:
-                warn(f"… {len(said) - NATIVE_LINES} more distinct message(s) from the decoders")
-                break
-            named = [p for p in paths if p is not None]
-            if len(paths) == 1 and named:
-                warn(f"{named[0]}: {line}")
-            else:
-                example = f", e.g. {named[0]}" if named else ""
-                warn(f"{line} (said by a decoder{f' {len(paths)} times' if len(paths) > 1 else ''}{example})")
+        _say(data, owners)
 
+
+def _say(data: bytes, owners: _Owners) -> None:
+    """The captured lines as warnings: each distinct line once, naming its file where known."""
+    said: dict[str, list[Path | None]] = {}
+    offset = 0
+    for raw in data.splitlines(keepends=True):
+        # "libpng warning: iCCP: ..." → "libpng: iCCP: ...": the line is already a warning
+        line = re.sub(r"^(\w+) warning: ", r"\1: ", one_line(raw.decode("utf-8", "replace")))
+        if line:
+            said.setdefault(line, []).append(owners.owner(offset))
+        offset += len(raw)
+    for i, (line, paths) in enumerate(said.items()):
+        if i == NATIVE_LINES:
+            warn(f"… {len(said) - NATIVE_LINES} more distinct message(s) from the decoders")
+            break
+        named = [p for p in paths if p is not None]
+        if len(paths) == 1 and named:
+            warn(f"{named[0]}: {line}")
+        else:
+            example = f", e.g. {named[0]}" if named else ""
+            warn(f"{line} (said by a decoder{f' {len(paths)} times' if len(paths) > 1 else ''}{example})")

@@ -19,6 +19,17 @@ def _names(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+def _delimiter(text: str | None) -> str | None:
+    """--delimiter: one character; 'tab' (or \\t) for a tab, 'space' for runs of spaces and tabs."""
+    if text is not None and text.lower() in ("tab", "\\t"):
+        text = "\t"
+    if text is not None and text.lower() in ("space", "whitespace"):
+        text = " "
+    if text is not None and len(text) != 1:
+        raise typer.BadParameter(f"{text!r} is not one character", param_hint="--delimiter")
+    return text
+
+
 @output_options("output", "force", "json_", "quiet")
 def load_csv(
     path: Annotated[Path, typer.Argument(help="A CSV/TSV/semicolon file.", show_default=False)],
@@ -76,13 +87,8 @@ def load_csv(
     from ..sources.table.load import load_csv as load_table
     from ..sources.table.state import write_state
 
-    if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
-        delimiter = "\t"
-    if delimiter is not None and delimiter.lower() in ("space", "whitespace"):
-        delimiter = " "
     limit = parse_size_option(max_bytes, "--max-bytes")
-    if delimiter is not None and len(delimiter) != 1:
-        raise typer.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
+    delimiter = _delimiter(delimiter)
     load_and_emit(lambda _: load_table(
         path, target=target, drop=_names(drop), columns=_names(columns) or None, categorical=_names(categorical),
         target_kind=target_kind, num_classes=num_classes, one_hot=one_hot, normalize=normalize, unbiased=unbiased,

@@ -221,7 +221,32 @@ def _seconds(value: float | None) -> str:
 def bench(result: Any, doc: dict[str, Any]) -> None:
     """A bench run: context lines, the case table, transfers and notes (``doc``: output, plot, seconds)."""
     output, plot, seconds = doc["output"], doc["plot"], doc["seconds"]
-    env = result.environment
+    _bench_context(result.environment)
+    # One table per device; shapes are in --json/-o (README says what each case's shapes are).
+    for dev in dict.fromkeys(c.device for c in result.cases):
+        stdout.print(_bench_table(dev, [c for c in result.cases if c.device == dev]))
+    if result.transfers:
+        transfers = Table(title="transfers (median of 10)", title_justify="left")
+        for col in ("device", "direction", "host memory", "size", "median", "GiB/s"):
+            transfers.add_column(col, justify="right" if col in ("size", "median", "GiB/s") else "left")
+        for x in result.transfers:
+            transfers.add_row(x.device, x.direction, x.memory, _bytes(x.bytes), _seconds(x.median_s), f"{x.gib_per_s:.1f}")
+        stdout.print(transfers)
+    legend = ("[bold]%peak[/] of the float32 peak; [bold]check[/] max error against float64 on a slice, "
+              "as a fraction of the allowed error")
+    if any(c.baseline for c in result.cases):
+        legend += "; [bold]vs mm[/] einsum time / its matmul-form time"
+    if any(c.speedup for c in result.cases):
+        legend += "; [bold]GPU×[/] speed-up, CPU time / GPU time"
+    stdout.print(legend)
+    for note in result.notes:
+        stdout.print(f"[bold]note[/] {escape(note)}")
+    written = [f"wrote {escape(str(p))}" for p in (output, plot) if p]
+    stdout.print(f"[bold]output[/] {', '.join(written) if written else 'not written (no -o)'} · {seconds:.2f} s")
+
+
+def _bench_context(env: dict[str, Any]) -> None:
+    """What the numbers were measured on and how: torch, CPU, GPUs, timing, precision."""
     cpu = env["cpu"]
     peak = cpu["peak_tflops_float32"]
     stdout.print(f"[bold]torch[/] {env['torch']} · CUDA build {env['cuda_build'] or 'none'} · "
@@ -244,49 +269,32 @@ def bench(result: Any, doc: dict[str, Any]) -> None:
     if env["gpus"]:
         stdout.print(f"[bold]precision[/] float32 rows with TF32 off, tf32 rows with TF32 on; "
                      f"restored to {env['tf32_setting_outside_bench']!r} afterwards")
-    # One table per device; shapes are in --json/-o (README says what each case's shapes are).
-    for dev in dict.fromkeys(c.device for c in result.cases):
-        from rich import box
 
-        table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left", pad_edge=False,
-                      box=box.SIMPLE_HEAD, collapse_padding=True)
-        rows = [c for c in result.cases if c.device == dev]
-        paired = any(c.baseline for c in rows)
-        compared = any(c.speedup for c in rows)
-        columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "%peak"]
-        columns += ["vs mm"] * paired + ["GPU×"] * compared + ["check"]
-        for col in columns:
-            # Cells fold rather than end in "…": a case name must stay whole, whatever COLUMNS says.
-            table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right",
-                             overflow="fold")
-        for c in rows:
-            size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
-            if c.status != "ok":
-                style = "red" if c.status == "wrong" else "yellow"
-                table.add_row(escape(c.name), size, c.dtype, *["-"] * (len(columns) - 4),
-                              f"[{style}]{c.status}: {escape(c.note or '')}[/]")
-                continue
-            cells = [escape(c.name), size, c.dtype, _seconds(c.median_s), _seconds(c.iqr_s), f"{c.tflops:.3g}",
-                     f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a"]
-            cells += [f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else ""] * paired
-            cells += [f"{c.speedup:.1f}×" if c.speedup else ""] * compared
-            table.add_row(*cells, f"ok {c.max_error / c.error_bound:.2f}" if c.error_bound else "ok")
-        stdout.print(table)
-    if result.transfers:
-        transfers = Table(title="transfers (median of 10)", title_justify="left")
-        for col in ("device", "direction", "host memory", "size", "median", "GiB/s"):
-            transfers.add_column(col, justify="right" if col in ("size", "median", "GiB/s") else "left")
-        for x in result.transfers:
-            transfers.add_row(x.device, x.direction, x.memory, _bytes(x.bytes), _seconds(x.median_s), f"{x.gib_per_s:.1f}")
-        stdout.print(transfers)
-    legend = ("[bold]%peak[/] of the float32 peak; [bold]check[/] max error against float64 on a slice, "
-              "as a fraction of the allowed error")
-    if any(c.baseline for c in result.cases):
-        legend += "; [bold]vs mm[/] einsum time / its matmul-form time"
-    if any(c.speedup for c in result.cases):
-        legend += "; [bold]GPU×[/] speed-up, CPU time / GPU time"
-    stdout.print(legend)
-    for note in result.notes:
-        stdout.print(f"[bold]note[/] {escape(note)}")
-    written = [f"wrote {escape(str(p))}" for p in (output, plot) if p]
-    stdout.print(f"[bold]output[/] {', '.join(written) if written else 'not written (no -o)'} · {seconds:.2f} s")
+
+def _bench_table(dev: str, rows: list[Any]) -> Table:
+    """One device's cases: times, TFLOP/s, % of peak, einsum and GPU ratios, the check."""
+    from rich import box
+
+    table = Table(title=f"{dev} (TFLOP/s = FLOPs / median time)", title_justify="left", pad_edge=False,
+                  box=box.SIMPLE_HEAD, collapse_padding=True)
+    paired = any(c.baseline for c in rows)
+    compared = any(c.speedup for c in rows)
+    columns = ["case", "size", "dtype", "median", "IQR", "TFLOP/s", "%peak"]
+    columns += ["vs mm"] * paired + ["GPU×"] * compared + ["check"]
+    for col in columns:
+        # Cells fold rather than end in "…": a case name must stay whole, whatever COLUMNS says.
+        table.add_column(col, justify="left" if col in ("case", "size", "dtype", "check") else "right",
+                         overflow="fold")
+    for c in rows:
+        size = "x".join(map(str, c.size)) if len(set(c.size)) > 1 else str(c.size[0])
+        if c.status != "ok":
+            style = "red" if c.status == "wrong" else "yellow"
+            table.add_row(escape(c.name), size, c.dtype, *["-"] * (len(columns) - 4),
+                          f"[{style}]{c.status}: {escape(c.note or '')}[/]")
+            continue
+        cells = [escape(c.name), size, c.dtype, _seconds(c.median_s), _seconds(c.iqr_s), f"{c.tflops:.3g}",
+                 f"{c.percent_of_peak:.0f}%" if c.percent_of_peak is not None else "n/a"]
+        cells += [f"{c.einsum_overhead:.2f}×" if c.einsum_overhead else ""] * paired
+        cells += [f"{c.speedup:.1f}×" if c.speedup else ""] * compared
+        table.add_row(*cells, f"ok {c.max_error / c.error_bound:.2f}" if c.error_bound else "ok")
+    return table
