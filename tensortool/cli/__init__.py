@@ -52,8 +52,8 @@ def flag_namer(command: Any) -> Callable[[str, str | None], str]:
 
 @contextmanager
 def boundary(ctx: Any = None) -> Iterator[None]:
-    """Run a command: a TensortoolError → one red line on stderr (and a JSON object on stdout with
-    --json), exit 1; a UsageError → Click's usage message, exit 2; Ctrl-C or SIGTERM → "interrupted",
+    """Run a command: a TensortoolError → one red line on stderr (with --json one JSON object there
+    instead: error, type and the error's fields), exit 1; a UsageError → Click's usage message, exit 2; Ctrl-C or SIGTERM → "interrupted",
     128 + the signal; any other exception → one line, exit 1. Tracebacks only with TENSORTOOL_DEBUG=1.
 
     ``ctx``: the root Click context; the command that ran is ``ctx.meta[LEAF]`` (see context.py), whose
@@ -81,14 +81,14 @@ def boundary(ctx: Any = None) -> Iterator[None]:
         leaf = ctx.meta.get(LEAF, ctx) if ctx is not None else None  # read now: made after we began
         name_of = flag_namer(leaf.command if leaf is not None else None)
         text = exc.render(name_of)
-        as_json = bool(leaf is not None and leaf.params.get("json_"))
-        if isinstance(exc, UsageError) and not as_json:
-            raise typer.BadParameter(text, ctx=leaf) from None  # Click prints the usage line, exits 2
+        if isinstance(exc, UsageError):  # as Click reports a bad option, --json or not
+            raise typer.BadParameter(text, ctx=leaf) from None  # the usage line, exit 2
         fields = exc.fields()
         if exc.param is not None:
             fields["flag"] = name_of(exc.param, None)
-        output.error(text, as_json=as_json, kind=type(exc).__name__, fields=fields)
-        raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
+        output.error(text, as_json=bool(leaf is not None and leaf.params.get("json_")), kind=type(exc).__name__,
+                     fields=fields)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         output.interrupted()
         raise typer.Exit(exit_status()) from None

@@ -66,9 +66,11 @@ def note(message: str) -> None:
 
 def error(text: str, *, as_json: bool = False, kind: str = "TensortoolError",
           fields: dict[str, Any] | None = None) -> None:
-    """A known error: one red line on stderr; with JSON also one object on stdout."""
+    """A known error: one red line on stderr, or with JSON one object there instead (errors stay on
+    stderr, as warnings do: stdout holds only a result)."""
     if as_json:
-        sys.stdout.write(json.dumps({"error": text, "type": kind, **(fields or {})}, default=json_default) + "\n")
+        sys.stderr.write(json.dumps({"error": text, "type": kind, **(fields or {})}, default=json_default) + "\n")
+        return
     stderr.print(f"[bold red]error:[/] {escape(text)}")
 
 

@@ -56,7 +56,7 @@ def test_a_library_error_names_the_flag_and_the_python_call_the_parameter(monkey
     assert result.stdout == ""
 
 
-def test_json_mode_prints_the_error_as_one_object(monkeypatch):
+def test_json_mode_prints_the_error_as_one_object_on_stderr(monkeypatch):
     def fails(*args, **kwargs):
         raise OptionError("{missing=zero} does not fit line 3", WINE, param="missing", allowed=["error", "drop"],
                           line=3)
@@ -64,10 +64,10 @@ def test_json_mode_prints_the_error_as_one_object(monkeypatch):
     monkeypatch.setattr(table_load, "load_csv", fails)
     result = runner.invoke(app, ["load-csv", WINE, "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {
+    assert result.stdout == ""  # stdout holds only a result
+    assert json.loads(result.stderr) == {
         "error": f"{WINE}: --missing zero does not fit line 3", "type": "OptionError", "path": WINE,
         "param": "missing", "flag": "--missing", "allowed": ["error", "drop"], "line": 3}
-    assert "error:" in result.stderr  # people watching still see it
 
 
 def test_a_usage_error_is_clicks_usage_message_and_exit_2(monkeypatch):
@@ -99,3 +99,12 @@ def test_known_errors_keep_their_traceback_with_the_debug_variable(monkeypatch):
     monkeypatch.setenv("TENSORTOOL_DEBUG", "1")
     result = runner.invoke(app, ["load-csv", WINE, "--target", "nosuch"])
     assert isinstance(result.exception, OptionError)
+
+
+def test_a_usage_error_stays_clicks_message_with_json(monkeypatch):
+    def fails(*args, **kwargs):
+        raise UsageError("{period} is needed with {time_col}", param="time_col")
+
+    monkeypatch.setattr(table_load, "load_csv", fails)
+    result = runner.invoke(app, ["load-csv", WINE, "--json"])
+    assert result.exit_code == 2 and result.stdout == "" and "Usage: " in result.stderr
