@@ -53,31 +53,38 @@ def flag_namer(command: Any) -> Callable[[str, str | None], str]:
 @contextmanager
 def boundary(ctx: Any = None) -> Iterator[None]:
     """Run a command: a TensortoolError → one red line on stderr (with --json one JSON object there
-    instead: error, type and the error's fields), exit 1; a UsageError → Click's usage message, exit 2; Ctrl-C or SIGTERM → "interrupted",
-    128 + the signal; any other exception → one line, exit 1. Tracebacks only with TENSORTOOL_DEBUG=1.
+    instead: error, type and the error's fields), exit 1; a UsageError → Click's usage message,
+    exit 2; Ctrl-C or SIGTERM → "interrupted", 128 + the signal; any other exception → one line,
+    exit 1. Tracebacks only with TENSORTOOL_DEBUG=1.
 
-    ``ctx``: the root Click context; the command that ran is ``ctx.meta[LEAF]`` (see context.py), whose
-    flags name the parameters in messages."""
+    ``ctx``: the root Click context; the command that ran is ``ctx.meta[LEAF]`` (see context.py),
+    whose flags name the parameters in messages."""
     import os
     import warnings
 
     import typer
 
     from ..errors import TensortoolError, UsageError
-    from . import output
     from .context import LEAF
     from .signals import exit_status, received
+
+    def show_warning(*args: Any, **kwargs: Any) -> None:
+        from .output import show_warning
+
+        show_warning(*args, **kwargs)
 
     debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
     try:
         with warnings.catch_warnings():  # restores the previous hook (and filters) afterwards
-            warnings.showwarning = output.show_warning
+            warnings.showwarning = show_warning  # rich loads when something is said, not for --help
             yield
     except (typer.Exit, typer.BadParameter):
         raise
     except TensortoolError as exc:
         if debug:
             raise
+        from . import output
+
         leaf = ctx.meta.get(LEAF, ctx) if ctx is not None else None  # read now: made after we began
         name_of = flag_namer(leaf.command if leaf is not None else None)
         text = exc.render(name_of)
@@ -90,9 +97,13 @@ def boundary(ctx: Any = None) -> Iterator[None]:
                      fields=fields)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
+        from . import output
+
         output.interrupted()
         raise typer.Exit(exit_status()) from None
     except Exception as exc:
+        from . import output
+
         if received() is not None:  # an interrupt that a library turned into another error
             output.interrupted()
             raise typer.Exit(exit_status()) from None

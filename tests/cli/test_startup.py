@@ -31,7 +31,7 @@ def imported_modules(args: list[str], env: dict[str, str] | None = None, program
 
 COMMANDS = [["--help"], ["--version"], ["load-image", "--help"], ["load-dicom", "--help"], ["load-csv", "--help"],
             ["load-text", "--help"], ["stats", "--help"], ["info", "--help"], ["bench", "--help"],
-            ["ckpt", "--help"], ["ckpt", "inspect", "--help"], ["ckpt", "convert", "--help"]]
+            ["stats", "merge", "--help"], ["ckpt", "--help"], ["ckpt", "inspect", "--help"], ["ckpt", "convert", "--help"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
