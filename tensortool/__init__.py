@@ -23,7 +23,8 @@ _EXPORTS = {
     ".sources.table.load": ("load_csv",),
     ".sources.table.state": ("read_state", "write_state"),
     ".sources.text.load": ("load_text", "read_vocab", "write_vocab"),
-    ".stats.dataset": ("DatasetStats", "dataset_stats", "merge_stats"),
+    ".stats.dataset": ("DatasetStats", "dataset_stats"),
+    ".stats.files": ("merge_stats", "read_stats", "write_stats"),
     ".tensorfile": ("read_bundle", "write_bundle"),
     ".sources.dicom.preview": ("write_volume_preview",),
 }
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from .sources.table.load import load_csv
     from .sources.table.state import read_state, write_state
     from .sources.text.load import load_text, read_vocab, write_vocab
-    from .stats.dataset import DatasetStats, dataset_stats, merge_stats
+    from .stats.dataset import DatasetStats, dataset_stats
+    from .stats.files import merge_stats, read_stats, write_stats
     from .tensorfile import read_bundle, write_bundle
     from .sources.dicom.preview import write_volume_preview
 
@@ -65,6 +67,7 @@ __all__ = [
     "CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint",
     "Bundle", "DatasetStats", "ImageOptions", "InputError", "Normalization", "OptionError", "OutputError",
     "TensortoolError", "UsageError", "__version__", "dataset_stats", "load_images", "merge_stats", "parse_normalization", "read_bundle",
+    "read_stats", "write_stats",
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",

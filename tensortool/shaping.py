@@ -10,12 +10,9 @@ from pathlib import Path
 import torch
 
 from .errors import OptionError, UsageError
+from .shaping_constants import DTYPE_NAMES, LAYOUTS  # noqa: F401  (LAYOUTS re-exported)
 
-LAYOUTS = ("nchw", "nhwc", "chw", "hwc")
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-    "float64": torch.float64, "uint8": torch.uint8,
-}
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 # torchvision's ImageNet constants (torchvision.transforms._presets and the model cards).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,8 +31,8 @@ class Normalization:
         """Mean and std as float tensors of length ``channels`` (one value broadcasts)."""
         if len(self.mean) not in (1, channels):
             raise OptionError(
-                f"--normalize has {len(self.mean)} values per statistic but the images have "
-                f"{channels} channel(s)", hint="give one value, or one per channel")
+                f"{{normalize}} has {len(self.mean)} values per statistic but the images have "
+                f"{channels} channel(s)", hint="give one value, or one per channel", param="normalize")
         mean = torch.tensor(self.mean, dtype=torch.float64).expand(channels)
         std = torch.tensor(self.std, dtype=torch.float64).expand(channels)
         return mean, std
@@ -48,9 +45,10 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"--normalize: {what} {text!r} is not a comma-separated list of numbers") from None
+        raise UsageError(f"{{normalize}}: {what} {text!r} is not a comma-separated list of numbers",
+                         param="normalize") from None
     if not all(math.isfinite(v) for v in values):
-        raise UsageError(f"--normalize: {what} {text!r} must be finite numbers")
+        raise UsageError(f"{{normalize}}: {what} {text!r} must be finite numbers", param="normalize")
     return values
 
 
@@ -71,13 +69,13 @@ def parse_normalization(spec: str) -> Normalization:
         mean, std = _floats(mean_text, "mean"), _floats(std_text, "std")
         source = spec
     else:
-        raise UsageError(f"--normalize {spec!r}: expected 'imagenet', a stats .json file, or MEAN/STD "
-                          "such as 0.485,0.456,0.406/0.229,0.224,0.225")
+        raise UsageError(f"{{normalize}} {spec!r}: expected 'imagenet', a stats .json file, or MEAN/STD "
+                         "such as 0.485,0.456,0.406/0.229,0.224,0.225", param="normalize")
     error = OptionError if scale is not None or source.lower().endswith(".json") else UsageError  # file: data
     if len(mean) != len(std):
-        raise error(f"--normalize: {len(mean)} mean value(s) but {len(std)} std value(s)")
+        raise error(f"{{normalize}}: {len(mean)} mean value(s) but {len(std)} std value(s)", param="normalize")
     if any(s <= 0 for s in std):
-        raise error("--normalize: every std must be > 0")
+        raise error("{normalize}: every std must be > 0", param="normalize")
     return Normalization(tuple(mean), tuple(std), source, scale)
 
 

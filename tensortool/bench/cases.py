@@ -35,7 +35,7 @@ class Case:
     check: Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
     out_shape: tuple[int, ...] = ()
     extra_elems: int = 0                   # intermediates (the bilinear form's x·W), in elements
-    size: tuple[int, int, int] = (0, 0, 0)  # the --size item it was made from
+    size: tuple[int, int, int] = (0, 0, 0)  # the size item it was made from
 
     @property
     def shape_text(self) -> str:
@@ -120,7 +120,7 @@ def make_cases(size: tuple[int, int, int], names: set[str]) -> list[Case]:
 
 
 def case_names(ops: Sequence[str]) -> set[str]:
-    """--op values → case names; einsum brings the matmul/bmm form each einsum is compared with."""
+    """Op groups → case names; einsum brings the matmul/bmm form each einsum is compared with."""
     names: set[str] = set()
     for op in ops:
         if op in ("matmul", "all"):

@@ -50,8 +50,8 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise OutputError("--plot needs matplotlib, which is not installed",
-                          hint='pip install "tensortool[plot]"') from None
+        raise OutputError("{plot} needs matplotlib, which is not installed",
+                          hint='pip install "tensortool[plot]"', param="plot") from None
 
 
 def check_plot_output(path: str | Path, *, force: bool = False) -> Path:

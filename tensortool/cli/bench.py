@@ -8,10 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..bench.run import DTYPES, Timing, resolve_devices, run_bench
-from ..bench.output import check_plot_output, check_result_output, write_plot, write_results
-from ..errors import TensortoolError
-from . import render
+from ..bench.constants import DTYPES
 from .options import Force, Json, Quiet
 
 
@@ -70,24 +67,31 @@ def bench(
     quiet: Quiet = False,
 ) -> None:
     """Time matmul, bmm and einsum on CPU and GPU: warmed up, synchronized, checked, medians and IQR."""
+    from ..bench.output import check_plot_output, check_result_output, write_plot, write_results
+    from ..bench.run import Timing, resolve_devices, run_bench
+    from ..errors import TensortoolError
+    from . import tables
+    from .output import emit, progress
+
     sizes = parse_sizes(size)
     dtypes = parse_dtypes(dtype)
-    with render.guard():
-        devices, notes = resolve_devices(device)
-        if output is not None:
-            check_result_output(output, force=force)
-        if plot is not None:
-            check_plot_output(plot, force=force)
-        started = time.perf_counter()
-        with render.progress("cases", quiet, unit="cases") as on_progress:
-            result = run_bench(devices, [op], sizes, dtypes, threads=threads,
-                               timing=Timing(warmup=warmup, repeat=repeat, min_time=min_time, cold=cold),
-                               progress=on_progress)
-        result.notes[:0] = notes
-        if output is not None:
-            write_results(result, output, force=force)
-        if plot is not None:
-            write_plot(result, plot, force=force)
-        render.bench_report(result, output=output, plot=plot, seconds=time.perf_counter() - started, as_json=json_)
-        if result.failed:
-            raise TensortoolError(f"{len(result.failed)} case(s) gave wrong results (see the table); not timed")
+    devices, notes = resolve_devices(device)
+    if output is not None:
+        check_result_output(output, force=force)
+    if plot is not None:
+        check_plot_output(plot, force=force)
+    started = time.perf_counter()
+    with progress("cases", quiet, unit="cases") as on_progress:
+        result = run_bench(devices, [op], sizes, dtypes, threads=threads,
+                           timing=Timing(warmup=warmup, repeat=repeat, min_time=min_time, cold=cold),
+                           progress=on_progress)
+    result.notes[:0] = notes
+    if output is not None:
+        write_results(result, output, force=force)
+    if plot is not None:
+        write_plot(result, plot, force=force)
+    doc = {**result.to_json(), "output": str(output) if output else None, "plot": str(plot) if plot else None,
+           "seconds": round(time.perf_counter() - started, 6)}
+    emit(doc, lambda doc: tables.bench(result, doc), as_json=json_, json_warnings=result.notes)
+    if result.failed:
+        raise TensortoolError(f"{len(result.failed)} case(s) gave wrong results (see the table); not timed")

@@ -7,11 +7,10 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..checkpoint import convert_checkpoint, inspect_checkpoint
-from . import render
+from .context import Command, Group
 from .options import Force, Json
 
-app = typer.Typer(help="Inspect checkpoints and convert them between .pth and .safetensors, safely.",
+app = typer.Typer(cls=Group, help="Inspect checkpoints and convert them between .pth and .safetensors, safely.",
                   no_args_is_help=True, rich_markup_mode=None)
 
 AllowGlobal = Annotated[Optional[list[str]], typer.Option(
@@ -23,7 +22,7 @@ TrustPickle = Annotated[bool, typer.Option(
 Key = Annotated[Optional[str], typer.Option(help="Use only this sub-dict of the checkpoint (e.g. model, ema).")]
 
 
-@app.command("inspect")
+@app.command("inspect", cls=Command)
 def inspect(
     path: Annotated[Path, typer.Argument(help=".pt/.pth/.bin, .safetensors, a *.safetensors.index.json or its folder.",
                                          show_default=False)],
@@ -37,13 +36,16 @@ def inspect(
     json_: Json = False,
 ) -> None:
     """What a checkpoint holds: tensors, parameters, dtypes, modules, ties, epoch/optimizer/config."""
-    with render.guard():
-        info = inspect_checkpoint(path, depth=depth, tensors=tensors, stats=stats, filter=filter, key=key,
-                                  allow_globals=allow_global or (), trust_pickle=trust_pickle)
-        render.ckpt_inspect_report(info, as_json=json_)
+    from ..checkpoint import inspect_checkpoint
+    from . import tables
+    from .output import emit
+
+    info = inspect_checkpoint(path, depth=depth, tensors=tensors, stats=stats, filter=filter, key=key,
+                              allow_globals=allow_global or (), trust_pickle=trust_pickle)
+    emit(info.to_json(), lambda _: tables.ckpt_inspect(info), as_json=json_, warnings=info.warnings)
 
 
-@app.command("convert")
+@app.command("convert", cls=Command)
 def convert(
     src: Annotated[Path, typer.Argument(help="The checkpoint to read.", show_default=False)],
     dst: Annotated[Path, typer.Argument(help=(
@@ -66,9 +68,12 @@ def convert(
     json_: Json = False,
 ) -> None:
     """Convert .pth ↔ .safetensors ↔ shards; ties, extras and key order kept; verified bit-exact."""
-    with render.guard():
-        result = convert_checkpoint(src, dst, dtype=dtype, key=key, strip=strip_prefix,
-                                    include_optimizer=include_optimizer, max_shard_size=max_shard_size,
-                                    verify=verify, force=force, allow_globals=allow_global or (),
-                                    trust_pickle=trust_pickle)
-        render.ckpt_convert_report(result, as_json=json_)
+    from ..checkpoint import convert_checkpoint
+    from . import tables
+    from .output import emit
+
+    result = convert_checkpoint(src, dst, dtype=dtype, key=key, strip=strip_prefix,
+                                include_optimizer=include_optimizer, max_shard_size=max_shard_size,
+                                verify=verify, force=force, allow_globals=allow_global or (),
+                                trust_pickle=trust_pickle)
+    emit(result.to_json(), lambda _: tables.ckpt_convert(result), as_json=json_, warnings=result.warnings)

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..tensorfile import read_bundle
-from . import render
 from .options import Json
 
 
@@ -19,8 +17,11 @@ def info(
     json_: Json = False,
 ) -> None:
     """List the tensors in a file: name, shape, dtype, bytes, min/max/mean, and the meta."""
-    with render.guard():
-        started = time.perf_counter()
-        bundle = read_bundle(path)
-        render.report(bundle, output=None, seconds=time.perf_counter() - started, as_json=json_,
-                      source=str(path), stored=True)
+    from ..tensorfile import read_bundle
+    from . import tables
+    from .output import bundle_doc, emit
+
+    started = time.perf_counter()
+    bundle = read_bundle(path)
+    doc = bundle_doc(bundle, output=None, seconds=time.perf_counter() - started, source=str(path))
+    emit(doc, lambda doc: tables.bundle(doc, stored=True), as_json=json_)

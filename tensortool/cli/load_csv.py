@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from ..sources.table.load import FEATURE_DTYPES, MISSING, NORMALIZE
-from ..sources.table.load import load_csv as load_table
-from ..sources.table.state import write_state
-from ..tensorfile import check_output, check_tensor_output, write_bundle
-from . import render
-from .options import Force, Json, Output, Quiet, parse_size_option
+from ..sources.table.constants import FEATURE_DTYPE_NAMES, MISSING, NORMALIZE
+from .loading import SideFile, load_and_emit
+from .options import output_options, parse_size_option
 
 Columns = Optional[list[str]]
 
@@ -23,6 +19,18 @@ def _names(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+def _delimiter(text: str | None) -> str | None:
+    """--delimiter: one character; 'tab' (or \\t) for a tab, 'space' for runs of spaces and tabs."""
+    if text is not None and text.lower() in ("tab", "\\t"):
+        text = "\t"
+    if text is not None and text.lower() in ("space", "whitespace"):
+        text = " "
+    if text is not None and len(text) != 1:
+        raise typer.BadParameter(f"{text!r} is not one character", param_hint="--delimiter")
+    return text
+
+
+@output_options("output", "force", "json_", "quiet")
 def load_csv(
     path: Annotated[Path, typer.Argument(help="A CSV/TSV/semicolon file.", show_default=False)],
     target: Annotated[Optional[str], typer.Option(help="Target column (name or 0-based index) → 'target'.")] = None,
@@ -70,35 +78,23 @@ def load_csv(
     header: Annotated[Optional[bool], typer.Option("--header/--no-header",
         help="Default: detected (a first row without numbers over numeric columns).", show_default=False)] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is always removed.")] = "utf-8",
-    dtype: Annotated[Optional[Literal[tuple(FEATURE_DTYPES)]], typer.Option(
+    dtype: Annotated[Optional[Literal[FEATURE_DTYPE_NAMES]], typer.Option(
         help="Feature dtype [default: float32, or the --state's].", show_default=False)] = None,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load a table: numeric columns → features (N×F), --target → target; categorical columns one-hot."""
-    if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
-        delimiter = "\t"
-    if delimiter is not None and delimiter.lower() in ("space", "whitespace"):
-        delimiter = " "
+    from ..sources.table.load import FEATURE_DTYPES
+    from ..sources.table.load import load_csv as load_table
+    from ..sources.table.state import write_state
+
     limit = parse_size_option(max_bytes, "--max-bytes")
-    if delimiter is not None and len(delimiter) != 1:
-        raise typer.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
-    with render.guard():
-        if output is not None:
-            check_tensor_output(output, force=force, inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]])
-        if save_state is not None:
-            check_output(save_state, force=force, inputs=[path, *([state] if state else [])])
-        started = time.perf_counter()
-        bundle = load_table(path, target=target, drop=_names(drop), columns=_names(columns) or None,
-                            categorical=_names(categorical), target_kind=target_kind, num_classes=num_classes,
-                            one_hot=one_hot, normalize=normalize, unbiased=unbiased, na=_names(na), missing=missing,
-                            skip_bad=skip_bad, state=state, unknown=unknown, period=period, layout=layout,
-                            time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
-                            dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit)
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=[path])
-        if save_state is not None:
-            write_state(bundle.meta["state"], save_state, force=force, inputs=[path])
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+    delimiter = _delimiter(delimiter)
+    load_and_emit(lambda _: load_table(
+        path, target=target, drop=_names(drop), columns=_names(columns) or None, categorical=_names(categorical),
+        target_kind=target_kind, num_classes=num_classes, one_hot=one_hot, normalize=normalize, unbiased=unbiased,
+        na=_names(na), missing=missing, skip_bad=skip_bad, state=state, unknown=unknown, period=period,
+        layout=layout, time_col=time_col, pad=pad, delimiter=delimiter, header=header, encoding=encoding,
+        dtype=dtype, skip_rows=skip_rows, comment=comment, max_bytes=limit),
+        inputs=[path], dtypes=[FEATURE_DTYPES[dtype or "float32"]], **shared,
+        side_files=[SideFile(save_state, lambda bundle, to, **kw: write_state(bundle.meta["state"], to, **kw),
+                             reads=[state] if state else [])])

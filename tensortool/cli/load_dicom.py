@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from ..sources.dicom.load import VOLUME_DTYPES, VOLUME_LAYOUTS, SeriesChoiceError, list_dicom_series, load_dicom
-from ..tensorfile import check_output, check_tensor_output, write_bundle
-from ..sources.dicom.preview import write_volume_preview
-from . import render
-from .options import Force, Json, Output, Quiet, SkipBad, Workers
+from ..sources.dicom.constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS
+from .loading import SideFile, load_and_emit
+from .options import SkipBad, Workers, output_options
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_dicom_command(
     paths: Annotated[list[str], typer.Argument(
         help="A folder (searched recursively; non-DICOM files and DICOMDIR ignored), DICOM files, "
@@ -27,7 +26,7 @@ def load_dicom_command(
         help="Load every volume candidate: volume_0, volume_1, ... (meta per series under 'series').")] = False,
     layout: Annotated[Literal[VOLUME_LAYOUTS], typer.Option(
         help="ncdhw = 1×1×D×H×W (what 3-D models take); cdhw, ndhw, dhw drop axes.")] = "ncdhw",
-    dtype: Annotated[Optional[Literal[tuple(VOLUME_DTYPES)]], typer.Option(
+    dtype: Annotated[Optional[Literal[VOLUME_DTYPE_NAMES]], typer.Option(
         help="Output type (default float32; with --raw the stored integer type).", show_default=False)] = None,
     raw: Annotated[bool, typer.Option("--raw",
         help="Keep stored values: no RescaleSlope/Intercept.")] = False,
@@ -45,34 +44,40 @@ def load_dicom_command(
     workers: Workers = None,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG of three orthogonal mid-slices (window applied) to check orientation.")] = None,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
-    with render.guard():
-        started = time.perf_counter()
-        if list_:
-            rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
-            render.dicom_series_table(rows, as_json=json_, seconds=time.perf_counter() - started)
-            return
-        if output is not None:
-            check_tensor_output(output, force=force, inputs=paths,
-                                dtypes=[VOLUME_DTYPES[dtype]] if dtype else [])
-        if preview is not None:
-            check_output(preview, force=force, inputs=paths)
+    from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, load_dicom
+    from ..sources.dicom.preview import write_volume_preview
+    from . import tables
+    from .output import stderr
+
+    if list_:
+        return list_series(paths, workers=workers, skip_bad=skip_bad, as_json=shared["json_"])
+
+    def load(on_progress):
         try:
-            with render.progress("reading slices", quiet) as on_progress:
-                bundle = load_dicom(paths, series=series, all_series=all_series, order=order, dtype=dtype,
-                                    raw=raw, window=window, layout=layout, strict=strict, skip_bad=skip_bad,
-                                    split_duplicates=split_duplicates, workers=workers, progress=on_progress)
-        except SeriesChoiceError as exc:
-            render.dicom_series_table([s.row() for s in exc.series], as_json=False, seconds=None, to_stderr=True)
+            return load_dicom(paths, series=series, all_series=all_series, order=order, dtype=dtype, raw=raw,
+                              window=window, layout=layout, strict=strict, skip_bad=skip_bad,
+                              split_duplicates=split_duplicates, workers=workers, progress=on_progress)
+        except SeriesChoiceError as exc:  # the candidates, so the user can choose
+            tables.dicom_series([s.row() for s in exc.series], seconds=None, console=stderr)
             raise
-        files = [f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]]
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=files)
-        if preview is not None:
-            write_volume_preview(bundle, preview, force=force, inputs=files)
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+
+    load_and_emit(load, inputs=paths, **shared,
+                  dtypes=[VOLUME_DTYPES[dtype]] if dtype else [], side_files=[SideFile(preview, write_volume_preview)],
+                  progress_label="reading slices", sources_of=lambda bundle: [
+                      f.split("#")[0] for m in bundle.meta.get("series", [bundle.meta]) for f in m["files"]])
+
+
+def list_series(paths: list[str], *, workers: int | None, skip_bad: bool, as_json: bool) -> None:
+    """``--list``: the series found, without reading pixels."""
+    from ..sources.dicom.load import list_dicom_series
+    from . import tables
+    from .output import emit
+
+    started = time.perf_counter()
+    rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
+    seconds = time.perf_counter() - started
+    emit({"series": rows, "seconds": round(seconds, 6)}, lambda _: tables.dicom_series(rows, seconds=seconds),
+         as_json=as_json)

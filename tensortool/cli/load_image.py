@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from ..sources.image.preview import write_preview
-from ..shaping import DTYPES, LAYOUTS
-from ..sources.image.load import load_images
-from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
-from ..sources.image.decode import DEFAULT_MAX_PIXELS
-from . import render
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
+from ..shaping_constants import DTYPE_NAMES, LAYOUTS
+from ..sources.image.constants import DEFAULT_MAX_PIXELS
+from .loading import SideFile, load_and_emit
+from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
+
+ContactSheet = Annotated[Optional[Path], typer.Option(
+    dir_okay=False, help="Also write a PNG contact sheet of the batch (first 64 images).")]
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_image(
     paths: Annotated[list[str], typer.Argument(
         help="Image files, folders (searched recursively) or glob patterns. One folder of class "
@@ -24,7 +24,7 @@ def load_image(
     mode: Mode = "rgb",
     layout: Annotated[Literal[LAYOUTS], typer.Option(
         help="Axis order; chw/hwc only for a single image.")] = "nchw",
-    dtype: Annotated[Literal[tuple(DTYPES)], typer.Option(
+    dtype: Annotated[Literal[DTYPE_NAMES], typer.Option(
         help="Floats are scaled to [0,1] by bit depth; uint8 keeps raw values.")] = "float32",
     scale: Annotated[Optional[bool], typer.Option("--scale/--no-scale",
         help="Floats: divide by 255 or 65535 (default on). uint8: --scale maps 16-bit images "
@@ -39,31 +39,26 @@ def load_image(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
-        help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    preview: ContactSheet = None,
+    **shared: Any,
 ) -> None:
     """Load images into one tensor (N×C×H×W float32 in [0,1] by default)."""
-    resize_size = sizes(resize, square=False, option="--resize")
-    crop_size = sizes(center_crop, square=True, option="--center-crop")
-    with render.guard():
-        if output is not None:  # fail before any decoding, not after
-            check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
-        if preview is not None:
-            check_output(preview, force=force, inputs=paths)
-        started = time.perf_counter()
-        with render.native_stderr(), render.progress("decoding", quiet) as on_progress:
-            bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
-                                 normalize=normalize, resize=resize_size, center_crop=crop_size,
-                                 one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
-                                 progress=on_progress,
-                                 before_decoding=None if output is None else
-                                 lambda names: check_npy_tensors(output, names))
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=bundle.meta["files"])
-        if preview is not None:
-            write_preview(bundle, preview, force=force, inputs=bundle.meta["files"])
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+    from ..shaping import DTYPES
+    from ..sources.image.load import load_images
+    from ..sources.image.preview import write_preview
+
+    resize_size, crop_size = image_sizes(resize, center_crop)
+    load_and_emit(lambda on_progress: load_images(
+        paths, mode=mode, layout=layout, dtype=dtype, scale=scale, normalize=normalize, resize=resize_size,
+        center_crop=crop_size, one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
+        progress=on_progress, before_decoding=check_npy(shared["output"])),
+        inputs=paths, dtypes=[DTYPES[dtype]],
+        side_files=[SideFile(preview, write_preview)], progress_label="decoding", capture_decoders=True,
+        sources_of=lambda bundle: bundle.meta["files"], **shared)
+
+
+def check_npy(output: Path | None):
+    """With a .npy output, the tensors a load makes are checked against it before decoding."""
+    from ..tensorfile import check_npy_tensors
+
+    return None if output is None else lambda names: check_npy_tensors(output, names)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from ..sources.text.load import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS, write_vocab
-from ..sources.text.load import load_text as load_texts
-from ..tensorfile import check_output, check_sparse_output, check_tensor_output, write_bundle
-from . import render
-from .options import Force, Json, Output, Quiet
+from ..sources.text.constants import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS
+from .loading import SideFile, load_and_emit
+from .options import output_options
 
 
+@output_options("output", "force", "json_", "quiet")
 def load_text(
     paths: Annotated[list[Path], typer.Argument(help="Text files.", show_default=False)],
     level: Annotated[Literal[LEVELS], typer.Option(help="Tokens are words or characters.")] = "word",
@@ -40,26 +38,16 @@ def load_text(
     encoding: Annotated[str, typer.Option(help="Text encoding; a UTF-8 BOM is removed.")] = "utf-8",
     errors: Annotated[Literal["strict", "replace"], typer.Option(
         help="Undecodable bytes: an error with the byte offset, or U+FFFD.")] = "strict",
-    output: Output = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Load text: tokens (int64 N×L, 0 = <pad>), lengths and mask, ready for nn.Embedding."""
-    with render.guard():
-        if output is not None:
-            check_tensor_output(output, force=force, inputs=paths)
-            if sparse:
-                check_sparse_output(output)
-        if save_vocab is not None:
-            check_output(save_vocab, force=force, inputs=[*paths, *([vocab] if vocab else [])])
-        started = time.perf_counter()
-        bundle = load_texts(paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit,
-                            min_freq=min_freq, max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot,
-                            sparse=sparse, max_bytes=max_bytes, max_tokens=max_tokens, encoding=encoding, errors=errors,
-                            on_plan=render.note)
-        if output is not None:
-            write_bundle(bundle, output, force=force, inputs=paths)
-        if save_vocab is not None:
-            write_vocab(bundle.meta["vocab"], save_vocab, force=force, inputs=paths)
-        render.report(bundle, output=output, seconds=time.perf_counter() - started, as_json=json_)
+    from ..sources.text.load import load_text as load_texts, write_vocab
+    from .output import note
+
+    load_and_emit(lambda _: load_texts(
+        paths, level=level, charset=charset, lower=lower, strip_punct=strip_punct, unit=unit, min_freq=min_freq,
+        max_vocab=max_vocab, vocab=vocab, max_len=max_len, one_hot=one_hot, sparse=sparse, max_bytes=max_bytes,
+        max_tokens=max_tokens, encoding=encoding, errors=errors, on_plan=note),
+        inputs=paths, sparse=sparse, **shared,
+        side_files=[SideFile(save_vocab, lambda bundle, to, **kw: write_vocab(bundle.meta["vocab"], to, **kw),
+                             reads=[vocab] if vocab else [])])

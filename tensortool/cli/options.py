@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+import inspect
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 
-from ..sources.image.load import MODES
+from ..sources.image.constants import MODES
 
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", dir_okay=False,
@@ -33,6 +34,26 @@ MaxPixels = Annotated[int, typer.Option("--max-pixels", min=0, help=(
 SkipBad = Annotated[bool, typer.Option("--skip-bad",
     help="Skip corrupt or non-image files and list them, instead of failing.")]
 
+SHARED = {"output": (Output, None), "force": (Force, False), "json_": (Json, False), "quiet": (Quiet, False)}
+
+
+def output_options(*names: str, **declared: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Add the shared output options (``SHARED``, or the command's own declaration of one in
+    ``declared``) after the command's own options; the command takes them as ``**shared``.
+
+    Declared once here and added by this decorator, as sqlite-utils' ``@output_options`` does."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)  # Typer reads the signature, evaluated
+        params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        for name in names:
+            annotation = declared.get(name, SHARED[name][0])
+            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=SHARED[name][1],
+                                            annotation=annotation))
+            command.__annotations__[name] = annotation
+        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return command
+    return decorate
+
 
 def sizes(text: str | None, *, square: bool, option: str | None = None) -> tuple[int, ...] | None:
     """Parse 'N' or 'H,W' (also 'HxW'); with ``square`` a single N means N,N."""
@@ -46,6 +67,11 @@ def sizes(text: str | None, *, square: bool, option: str | None = None) -> tuple
     if len(values) not in (1, 2) or any(v < 1 for v in values):
         raise typer.BadParameter(f"{text!r} is not N or H,W with positive integers", param_hint=option)
     return values * 2 if square and len(values) == 1 else values
+
+
+def image_sizes(resize: str | None, center_crop: str | None) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """--resize and --center-crop, parsed as load-image and stats read them."""
+    return sizes(resize, square=False, option="--resize"), sizes(center_crop, square=True, option="--center-crop")
 
 
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,

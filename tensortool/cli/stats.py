@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import OutputError
-from ..stats.dataset import dataset_stats, merge_stats
-from ..tensorfile import atomic_write, check_output
-from ..sources.image.decode import DEFAULT_MAX_PIXELS
-from . import render
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
+from ..sources.image.constants import DEFAULT_MAX_PIXELS
+from .context import Command, Group
+from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
+
+DEFAULT = "dataset"  # the command that `tensortool stats PATHS...` runs
 
 
+class StatsGroup(Group):
+    """`stats PATHS...` runs the default command; `stats merge ...` the sub-command. The help
+    shows the default command's options and lists merge."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [DEFAULT, *args]
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple:
+        name, command, rest = super().resolve_command(ctx, args)
+        return ("" if name == DEFAULT else name), command, rest  # usage: `tensortool stats [OPTIONS] ...`
+
+    def format_help(self, ctx: typer.Context, formatter) -> None:
+        default = self.commands[DEFAULT]
+        default.format_help(default.context_class(default, info_name="", parent=ctx), formatter)
+        self.format_commands(ctx, formatter)
+
+
+StatsOutput = Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
+    help="Write the stats JSON (read by `load-image --normalize`, merged by `stats merge`).")]
+Unbiased = Annotated[bool, typer.Option("--unbiased", help="Sample std (ddof=1) instead of the population std (ddof=0).")]
+app = typer.Typer(cls=StatsGroup, help="Per-channel mean and std of a dataset: exact, streaming, mergeable.",
+                  no_args_is_help=True, rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.command(DEFAULT, cls=Command, hidden=True)
+@output_options("output", "force", "json_", "quiet", output=StatsOutput)
 def stats(
     paths: Annotated[list[str], typer.Argument(
         help="Image files, folders, globs or ImageFolder trees (read as load-image reads them), or "
@@ -27,8 +53,7 @@ def stats(
     center_crop: CenterCrop = None,
     raw: Annotated[bool, typer.Option("--raw",
         help="Statistics of raw values (0..255 / 0..65535) instead of [0,1].")] = False,
-    unbiased: Annotated[bool, typer.Option("--unbiased",
-        help="Sample std (ddof=1) instead of the population std (ddof=0).")] = False,
+    unbiased: Unbiased = False,
     shard: Annotated[Optional[str], typer.Option(
         help="I/N: only every N-th file starting at I (0-based), for `stats merge` later.")] = None,
     key: Annotated[Optional[str], typer.Option(help="Tensor files: the tensor to describe [default: the main one].")] = None,
@@ -38,34 +63,52 @@ def stats(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
-        help="Write the stats JSON (read by `load-image --normalize`, merged by `stats merge`).")] = None,
-    force: Force = False,
-    json_: Json = False,
-    quiet: Quiet = False,
+    **shared: Any,
 ) -> None:
     """Per-channel mean and std of a dataset: exact, streaming, mergeable."""
-    resize_size = sizes(resize, square=False, option="--resize")
-    crop_size = sizes(center_crop, square=True, option="--center-crop")
-    with render.guard():
-        merging = paths[0] == "merge"
-        sources = paths[1:] if merging else paths
-        if output is not None:
-            if output.suffix.lower() != ".json":
-                raise OutputError("the stats file is JSON; give a path ending in .json", output)
-            check_output(output, force=force, inputs=sources)
-        started = time.perf_counter()
-        if merging:
-            result = merge_stats(sources)
-        else:
-            with render.native_stderr(), render.progress("images", quiet) as on_progress:
-                result = dataset_stats(sources, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
-                                       workers=workers, skip_bad=skip_bad, shard=shard, key=key,
-                                       channel_dim=channel_dim, max_pixels=max_pixels,
-                                       progress=on_progress)
-        doc = result.to_json(unbiased=unbiased)
-        if output is not None:
-            text = json.dumps(doc, indent=2) + "\n"
-            atomic_write(output, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force, inputs=sources)
-        render.stats_report(doc, result.normalize_line(), output=output,
-                            seconds=time.perf_counter() - started, as_json=json_)
+    from ..stats.dataset import dataset_stats
+    from .capture import native_stderr
+    from .output import progress
+
+    resize_size, crop_size = image_sizes(resize, center_crop)
+
+    def compute():
+        with native_stderr(), progress("images", shared["quiet"]) as on_progress:
+            return dataset_stats(paths, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
+                                 workers=workers, skip_bad=skip_bad, shard=shard, key=key, channel_dim=channel_dim,
+                                 max_pixels=max_pixels, progress=on_progress)
+
+    _run(compute, inputs=paths, unbiased=unbiased, **shared)
+
+
+@app.command("merge", cls=Command)
+@output_options("output", "force", "json_", output=StatsOutput)
+def merge(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Stats files written by `tensortool stats -o` (shards, or any parts made with the same options).",
+        show_default=False)],
+    unbiased: Unbiased = False,
+    **shared: Any,
+) -> None:
+    """Combine stats files exactly: the merged shards give the single run's numbers."""
+    from ..stats.files import merge_stats
+
+    _run(lambda: merge_stats(paths), inputs=paths, unbiased=unbiased, **shared)
+
+
+def _run(compute, *, inputs, output: Path | None, force: bool, unbiased: bool, json_: bool, quiet: bool = True) -> None:
+    """Check the output, compute, write the stats file, say what was found."""
+    from ..stats.files import check_stats_output, write_stats
+    from . import tables
+    from .output import emit
+
+    if output is not None:
+        check_stats_output(output, force=force, inputs=inputs)
+    started = time.perf_counter()
+    result = compute()
+    doc = result.to_json(unbiased=unbiased)
+    if output is not None:
+        write_stats(result, output, unbiased=unbiased, force=force, inputs=inputs)
+    shown = {**doc, "output": str(output) if output else None, "seconds": round(time.perf_counter() - started, 6)}
+    normalize_line = result.normalize_line()
+    emit(shown, lambda doc: tables.stats(doc, normalize_line), as_json=json_, warnings=doc.get("warnings") or [])

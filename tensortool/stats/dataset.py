@@ -8,7 +8,6 @@ carries its state, so shards computed anywhere merge exactly into the single-run
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +57,8 @@ class DatasetStats:
         return total
 
     def to_json(self, *, unbiased: bool = False) -> dict[str, Any]:
-        """The stats file: mean/std/scale that ``load-image --normalize`` reads, provenance,
-        and the exact state that ``stats merge`` combines."""
+        """The stats file: mean/std/scale that ``load_images(normalize=...)`` reads, provenance,
+        and the exact state that ``merge_stats`` combines."""
         m = self.moments()
         return {
             "mean": m.mean.tolist(), "std": m.std(1 if unbiased else 0).tolist(), "scale": self.scale,
@@ -98,13 +97,13 @@ class DatasetStats:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' with 0 <= I < N (0-based, like SLURM_ARRAY_TASK_ID with --array=0-(N-1))."""
+    """'I/N' with 0 <= I < N (0-based, like a SLURM array task id running 0..N-1)."""
     try:
         index, count = (int(v) for v in text.split("/"))
     except ValueError:
-        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+        raise UsageError(f"{{shard}} {text!r}: expected I/N, e.g. 0/8", param="shard") from None
     if count < 1 or not 0 <= index < count:
-        raise UsageError(f"--shard {text!r}: need 0 <= I < N")
+        raise UsageError(f"{{shard}} {text!r}: need 0 <= I < N", param="shard")
     return index, count
 
 
@@ -132,14 +131,17 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
     kinds = {_is_tensor_file(p) for p in paths}
     if kinds == {True}:
         if resize or center_crop or mode != "rgb" or raw:
-            raise OptionError("--mode, --resize, --center-crop and --raw apply to images, not tensor files")
+            raise OptionError("{mode}, {resize}, {center_crop} and {raw} apply to images, not tensor files",
+                              param="mode" if mode != "rgb" else "resize" if resize else "center_crop"
+                              if center_crop else "raw")
         if shard:
-            raise OptionError("--shard applies to image folders; give each job its own tensor files")
+            raise OptionError("{shard} applies to image folders; give each job its own tensor files", param="shard")
         return _tensor_stats(paths, key=key, channel_dim=channel_dim, progress=progress)
     if True in kinds:
         raise OptionError("give either image files and folders or tensor files, not both")
     if key is not None or channel_dim is not None:
-        raise OptionError("--key and --channel-dim apply to tensor files, not images")
+        raise OptionError("{key} and {channel_dim} apply to tensor files, not images",
+                          param="key" if key is not None else "channel_dim")
     return _image_stats(paths, ImageOptions(mode, tuple(resize) if resize else None,
                                             tuple(center_crop) if center_crop else None, max_pixels),
                         raw=raw, workers=workers, skip_bad=skip_bad, shard=shard, progress=progress)
@@ -164,7 +166,7 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
         if len(first) > 1:
             seen = "; ".join(f"{c} channel(s), e.g. {f}" for c, f in first.items())
             raise OptionError(f"the images differ in channel count: {seen}",
-                              hint="pass --mode rgb, gray or rgba")
+                              hint="pass {mode=rgb}, gray or rgba", param="mode")
     by_depth = sums.totals()  # the workers have finished: iter_images is exhausted
     if not by_depth:
         raise InputError(f"none of the {len(files)} file(s) could be read", files[0])
@@ -228,7 +230,8 @@ class _ThreadSums:
 def _channel_axis(t: torch.Tensor, channel_dim: int | None, layout: str | None) -> int | None:
     if channel_dim is not None:
         if not -t.dim() <= channel_dim < t.dim():
-            raise OptionError(f"--channel-dim {channel_dim} is out of range for a {t.dim()}-D tensor")
+            raise OptionError(f"{{channel_dim}} {channel_dim} is out of range for a {t.dim()}-D tensor",
+                              param="channel_dim")
         return channel_dim % t.dim()
     from_meta = channel_dim_of(layout, t.dim())  # e.g. nhwc or hwc written by load-image
     if from_meta is not None:
@@ -248,7 +251,7 @@ def _tensor_stats(paths: Sequence[str | Path], *, key: str | None, channel_dim: 
         name = key or bundle.primary
         if name not in bundle.tensors:
             raise InputError(f"no tensor named {name!r}; it holds {', '.join(bundle.tensors) or 'none'}", path,
-                             hint="choose one with --key")
+                             hint="choose one with {key}", param="key")
         t = bundle[name]
         if t.is_complex() or t.dim() == 0 and t.numel() == 0:
             raise InputError(f"tensor {name!r} ({t.dtype}) has no statistics", path)
@@ -280,45 +283,3 @@ def _kind(t: torch.Tensor, layout: str | None) -> str:
     if layout and "d" in layout or layout is None and t.dim() == 5:
         return "volumes"
     return "images"
-
-
-def merge_stats(paths: Sequence[str | Path]) -> DatasetStats:
-    """Combine stats files (shards, or any partial results with the same options) exactly."""
-    if len(paths) < 2:
-        raise OptionError("stats merge needs at least two stats files")
-    merged: DatasetStats | None = None
-    for path in paths:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("no such file", path) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"not a readable stats JSON file: {exc}", path) from None
-        part = DatasetStats.from_json(data, path)
-        if merged is None:
-            merged = part
-            continue
-        if (part.channels, part.scale, part.options) != (merged.channels, merged.scale, merged.options):
-            raise InputError("was computed with other options, scale or channels than "
-                             f"{paths[0]} ({part.options}, scale {part.scale})", path)
-        overlap = {tuple(s) for s in part.shards} & {tuple(s) for s in merged.shards}
-        if overlap:
-            raise InputError(f"shard {'/'.join(map(str, overlap.pop()))} is already in the merge", path)
-        integer = dict(merged.integer)
-        for bits, sums in part.integer.items():
-            integer[bits] = integer[bits].merge(sums) if bits in integer else sums
-        floating = (part.floating if merged.floating is None else
-                    merged.floating if part.floating is None else merged.floating.merge(part.floating))
-        merged = DatasetStats(merged.channels, merged.images + part.images, integer, floating, merged.scale,
-                              list(dict.fromkeys(merged.inputs + part.inputs)), merged.options,
-                              merged.shards + part.shards, merged.skipped + part.skipped, [],
-                              merged.kind if merged.kind == part.kind else "tensors")
-    assert merged is not None
-    counts = {n for _, n in merged.shards}
-    if len(counts) > 1:
-        raise InputError(f"the files come from different shardings (N = {sorted(counts)})", paths[0])
-    if counts:
-        missing = sorted(set(range(counts.pop())) - {i for i, _ in merged.shards})
-        if missing:
-            merged.warnings.append(f"shard(s) {missing} of {merged.shards[0][1]} are missing from the merge")
-    return merged

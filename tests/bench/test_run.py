@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tensortool.bench import run as bench
+from tensortool.bench import gpu as bench_gpu, run as bench, timing as bench_timing
 from tensortool.bench.run import (Timing, cpu_threads, matmul_precision, quartiles, resolve_devices, run_bench,
                               tf32_setting)
 from tensortool.bench.cases import case_names, make_cases, make_inputs
@@ -124,7 +124,7 @@ def test_median_agrees_with_torch_benchmark_timer(monkeypatch):
         for _round in range(3):
             measurement = _timer(a, b, 1)
             theirs.append(measurement.median)
-            monkeypatch.setattr(bench, "BLOCK_SECONDS", measurement.number_per_run * measurement.median)
+            monkeypatch.setattr(bench_timing, "BLOCK_SECONDS", measurement.number_per_run * measurement.median)
             result = run_bench(["cpu"], ["matmul"], [(256, 256, 256)], ["float32"], threads=1,
                                timing=Timing(warmup=3, min_time=0.2), transfers=False)
             ours.append(result.cases[0].median_s)
@@ -206,7 +206,7 @@ class FakeEvent:
         return (end.t - self.t) * 1e3
 
 
-class FakeCuda(bench.CudaBackend):
+class FakeCuda(bench_gpu.CudaBackend):
     def __init__(self, count=1, built="12.4", free=64 * 2**30, name="NVIDIA H100 80GB HBM3"):
         self.count, self.built, self.free, self.name = count, built, free, name
         self.syncs = 0
@@ -240,16 +240,16 @@ class FakeCuda(bench.CudaBackend):
 
 
 def test_device_resolution_without_a_gpu(monkeypatch):
-    monkeypatch.setattr(bench, "cuda", FakeCuda(count=0))
+    monkeypatch.setattr(bench_gpu, "cuda", FakeCuda(count=0))
     assert resolve_devices("cpu") == (["cpu"], [])
     devices, notes = resolve_devices("all")
     assert devices == ["cpu"] and "GPU skipped" in notes[0] and "no CUDA device is visible" in notes[0]
     with pytest.raises(OptionError, match="built with CUDA 12.4 but no CUDA device is visible"):
         resolve_devices("cuda")
-    monkeypatch.setattr(bench, "cuda", FakeCuda(count=0, built=None))
+    monkeypatch.setattr(bench_gpu, "cuda", FakeCuda(count=0, built=None))
     with pytest.raises(OptionError, match="built without CUDA"):
         resolve_devices("cuda:0")
-    monkeypatch.setattr(bench, "cuda", FakeCuda(count=2))
+    monkeypatch.setattr(bench_gpu, "cuda", FakeCuda(count=2))
     assert resolve_devices("cuda:1") == (["cuda:1"], []) and resolve_devices("all")[0] == ["cpu", "cuda:0"]
     with pytest.raises(OptionError, match="only 2 CUDA device"):
         resolve_devices("cuda:2")
@@ -260,7 +260,7 @@ def test_device_resolution_without_a_gpu(monkeypatch):
 def test_cuda_path_with_a_fake_device(monkeypatch):
     fake = FakeCuda()
     flushes = []
-    monkeypatch.setattr(bench, "cuda", fake)
+    monkeypatch.setattr(bench_gpu, "cuda", fake)
     monkeypatch.setattr(bench, "TRANSFER_BYTES", 2**20)
     monkeypatch.setattr(bench, "_l2_flusher", lambda device, l2: lambda: flushes.append(l2))
     FakeEvent.log = []
@@ -291,7 +291,7 @@ def test_cuda_path_with_a_fake_device(monkeypatch):
 
 
 def test_cuda_memory_check_and_min_time_budget(monkeypatch):
-    monkeypatch.setattr(bench, "cuda", FakeCuda(free=10 * 2**20))
+    monkeypatch.setattr(bench_gpu, "cuda", FakeCuda(free=10 * 2**20))
     result = run_bench(["cuda:0"], ["matmul"], [(256, 256, 256), (2048, 2048, 2048)], ["float32"],
                        timing=Timing(warmup=1, min_time=0.05), transfers=True)
     small, big = result.cases
@@ -311,10 +311,10 @@ def test_busy_machine_is_noted(monkeypatch):
 
 
 def test_device_lists_are_checked_too(monkeypatch):
-    monkeypatch.setattr(bench, "cuda", FakeCuda(count=0))
+    monkeypatch.setattr(bench_gpu, "cuda", FakeCuda(count=0))
     with pytest.raises(OptionError, match="no CUDA device is visible"):
         run_bench(["cpu", "cuda:0"], ["matmul"], [(8, 8, 8)], timing=QUICK)
-    monkeypatch.setattr(bench, "cuda", FakeCuda(count=1))
+    monkeypatch.setattr(bench_gpu, "cuda", FakeCuda(count=1))
     result = run_bench(["cuda:0", "cpu", "cuda:0"], ["matmul"], [(8, 8, 8)], ["float32", "tf32"],
                        timing=QUICK, transfers=False)
     assert [(c.device, c.dtype, c.cuda_fp32_precision) for c in result.cases] == [
@@ -331,12 +331,12 @@ def test_driver_version_from_proc(tmp_path, monkeypatch):
     version = tmp_path / "version"
     version.write_text("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build  "
                        "(dvs-builder@U16-I3-B03-4-3)  Thu Jan 23 2025\nGCC version:  gcc version 12.2.0\n")
-    monkeypatch.setattr(bench, "NVIDIA_VERSION_FILE", str(version))
-    assert bench._driver_version() == "570.86.15"
+    monkeypatch.setattr(bench_gpu, "NVIDIA_VERSION_FILE", str(version))
+    assert bench_gpu._driver_version() == "570.86.15"
     version.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n")
-    assert bench._driver_version() == "535.104.05"
-    monkeypatch.setattr(bench, "NVIDIA_VERSION_FILE", str(tmp_path / "missing"))
-    assert bench._driver_version() is None
+    assert bench_gpu._driver_version() == "535.104.05"
+    monkeypatch.setattr(bench_gpu, "NVIDIA_VERSION_FILE", str(tmp_path / "missing"))
+    assert bench_gpu._driver_version() is None
 
 
 def test_rms_in_chunks_matches_numpy():

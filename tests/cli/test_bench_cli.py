@@ -14,14 +14,14 @@ import torch
 from typer.testing import CliRunner
 
 from tests.conftest import ROOT
-from tensortool.bench import run as bench_lib
+from tensortool.bench import gpu, run as bench_lib
 from tensortool.cli.app import app
 
 runner = CliRunner()
 QUICK = ["--size", "32", "--repeat", "2", "--warmup", "1", "-q"]
 
 
-class NoGpu(bench_lib.CudaBackend):
+class NoGpu(gpu.CudaBackend):
     """This machine's situation, whatever machine runs the tests: a CUDA build, no device."""
 
     def built_with(self):
@@ -33,7 +33,7 @@ class NoGpu(bench_lib.CudaBackend):
 
 @pytest.fixture(autouse=True)
 def no_gpu(monkeypatch):
-    monkeypatch.setattr(bench_lib, "cuda", NoGpu())
+    monkeypatch.setattr(gpu, "cuda", NoGpu())
 
 
 def invoke(*args: str):
@@ -178,7 +178,7 @@ def test_entry_point_end_to_end():
 def test_gpu_report_with_a_fake_device(monkeypatch):
     from tests.bench.test_run import FakeCuda
 
-    monkeypatch.setattr(bench_lib, "cuda", FakeCuda())
+    monkeypatch.setattr(gpu, "cuda", FakeCuda())
     monkeypatch.setattr(bench_lib, "TRANSFER_BYTES", 2**20)
     result = invoke("--op", "matmul", "--size", "32", "--dtype", "float32,tf32", "--repeat", "2", "--warmup", "1")
     assert result.exit_code == 0, result.output

@@ -210,12 +210,12 @@ def test_quiet_and_no_tty_print_no_progress():
 @pytest.mark.parametrize("args,match", [(["-o", "x.h5"], "unknown output format"),
                                         (["-o", "x.npy", "--dtype", "bfloat16"], "numpy has no bfloat16")])
 def test_output_problems_reported_before_decoding(tmp_path, monkeypatch, args, match):
-    import tensortool.cli.load_image as command
+    import tensortool.sources.image.load as library  # the command imports it when it runs
 
     def never(*a, **k):
         raise AssertionError("images were decoded before the output was checked")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(command, "load_images", never)
+    monkeypatch.setattr(library, "load_images", never)
     result = run("load-image", PHOTOS, *args)
     assert result.exit_code == 1 and match in result.stderr and list(tmp_path.iterdir()) == []

@@ -20,13 +20,11 @@ from ..._version import __version__
 from ...bundle import Bundle
 from ...errors import InputError, OptionError, UsageError
 from .codestream import bound_frame_sizes
+from .constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS
 from .series import (Series, SeriesChoiceError, SliceHeader, choose_series, find_dicom_files,
                            group_series, pydicom_errors, scan_headers, slice_geometry)
 
-VOLUME_LAYOUTS = ("ncdhw", "cdhw", "ndhw", "dhw")
-VOLUME_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
-}
+VOLUME_DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in VOLUME_DTYPE_NAMES}
 # (center, width) in HU. Radiology's usual values (e.g. Radiopaedia's "windowing (CT)").
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "lung": (-600.0, 1500.0),

@@ -25,8 +25,7 @@ import torch
 from ...errors import InputError
 from ...safety import jpeg_frame
 
-# Pillow's default Image.MAX_IMAGE_PIXELS (about a 9459x9459 image), for every format.
-DEFAULT_MAX_PIXELS = 89_478_485
+from .constants import DEFAULT_MAX_PIXELS  # noqa: F401  (re-exported)
 
 
 def _sniff(head: bytes) -> str | None:

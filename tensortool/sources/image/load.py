@@ -24,10 +24,10 @@ from ...bundle import Bundle
 from ...cores import usable_cores
 from ...errors import InputError, OptionError, UsageError
 from ...shaping import DTYPES, LAYOUTS, Normalization, convert_into, one_hot as make_one_hot, parse_normalization
+from .constants import MODES  # noqa: F401  (re-exported)
 from .decode import DEFAULT_MAX_PIXELS, decode_image
 from .files import ImageSet, find_images
 
-MODES = ("rgb", "gray", "rgba", "unchanged")
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
 

@@ -19,16 +19,14 @@ from ..._version import __version__
 from ...bundle import Bundle
 from ...errors import InputError, OptionError, TensortoolError, UsageError
 from ...shaping import one_hot as make_one_hot, scale_columns
+from .constants import FEATURE_DTYPE_NAMES, MISSING, NORMALIZE
 from .fast import read_plain_numeric
 from .open import DEFAULT_MAX_BYTES, WHITESPACE, opened
 from .read import (Dialect, check_source, first_problem, is_number, line_of, read_table, sniff,
                          sniff_delimiter)
 from .state import FORMAT, read_state
 
-FEATURE_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                  "bfloat16": torch.bfloat16}
-MISSING = ("error", "drop", "mean", "median", "zero")
-NORMALIZE = ("none", "zscore", "minmax")
+FEATURE_DTYPES = {name: getattr(torch, name) for name in FEATURE_DTYPE_NAMES}
 AUTO_CLASS_MAX = 20  # an integer target with at most this many distinct values is a class label
 IGNORE_INDEX = -100  # padded class targets: the default ignore_index of nn.CrossEntropyLoss
 

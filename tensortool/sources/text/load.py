@@ -21,14 +21,9 @@ from ..._version import __version__
 from ...bundle import Bundle
 from ...errors import InputError, OptionError, UsageError
 from ...tensorfile import atomic_write
+from .constants import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS
 
 PAD, UNK = "<pad>", "<unk>"
-LEVELS = ("char", "word")
-UNITS = ("file", "line", "paragraph")
-CHARSETS = ("ascii", "corpus")
-DEFAULT_MAX_BYTES = 1 << 30
-# Each token held while reading costs up to ~60 bytes of Python objects: 2^24 of them ≈ 1 GB.
-DEFAULT_MAX_TOKENS = 1 << 24
 _CHUNK = 1 << 20  # a long sample is tokenized this many characters at a time, cut at whitespace
 _SPACE = re.compile(r"\s")
 _DASHES = re.compile(r"-{2,}|[\u2012\u2013\u2014\u2015\u2E3A\u2E3B]")
