@@ -22,13 +22,29 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..bundle import Bundle, summarize
-from ..errors import TensortoolError, UsageError
+from ..errors import TensortoolError, UsageError, fill
 from .signals import exit_status, on_signal, received  # noqa: F401  (on_signal: for tests)
 
 MAX_CHANNEL_ROWS = 16  # longer per-channel lists (a wide table's columns) are cut in the terminal
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# Library parameters whose flag is not the parameter's own name.
+FLAGS = {"allow_globals": "--allow-global", "strip": "--strip-prefix"}
+
+
+def flag(name: str, value: str | None) -> str:
+    """A library parameter ``{name}`` / ``{name=value}`` as the command line spells it."""
+    import shlex
+
+    option = FLAGS.get(name, "--" + name.replace("_", "-"))
+    if value is None or value == "True":
+        return option
+    if value == "False":
+        return "--no-" + option[2:]
+    return f"{option} {shlex.quote(value)}"
 
 
 @contextmanager
@@ -45,11 +61,11 @@ def guard() -> Iterator[None]:
     except UsageError as exc:
         if debug:
             raise
-        raise typer.BadParameter(str(exc)) from None  # Click prints the usage line and exits 2
+        raise typer.BadParameter(exc.render(flag)) from None  # Click prints the usage line and exits 2
     except TensortoolError as exc:
         if debug:
             raise
-        stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+        stderr.print(f"[bold red]error:[/] {escape(exc.render(flag))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         stderr.print("[bold red]interrupted[/]")
@@ -100,7 +116,7 @@ def progress(label: str, quiet: bool, unit: str = "images") -> Iterator[Callable
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}")
+    stderr.print(f"[yellow]warning:[/] {escape(fill(message, flag))}")
 
 
 def _one_line(text: str) -> str:

@@ -82,9 +82,9 @@ def read_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "stric
         text = data.decode(codec, errors=errors)
     except UnicodeDecodeError as exc:
         raise InputError(f"not valid {encoding}: byte offset {exc.start} (0x{data[exc.start]:02x})", src,
-                         hint="give the encoding with --encoding, or --errors replace") from None
+                         hint="give the encoding with {encoding}, or {errors=replace}") from None
     except LookupError:
-        raise OptionError(f"unknown encoding {encoding!r}") from None
+        raise OptionError(f"unknown encoding {encoding!r}", param="encoding") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -122,9 +122,9 @@ def _sample_tokens(part: str, *, level: str, lower: bool, strip_punct: bool, roo
                    line: int, limit: int) -> list[str]:
     """The tokens of one sample, refused as soon as they pass ``room`` (tokens left under ``limit``)."""
     def refuse() -> InputError:
-        return InputError(f"line {line}: more than {limit:,} tokens (--max-tokens) by this sample "
-                          f"({len(part):,} characters)", path,
-                          hint="raise --max-tokens, or split the input into smaller files")
+        return InputError(f"line {line}: more than {limit:,} tokens ({{max_tokens}}) by this sample "
+                          f"({len(part):,} characters)", path, line=line, param="max_tokens",
+                          hint="raise {max_tokens}, or split the input into smaller files")
 
     if level == "char":
         if len(part) > room:  # one token per character: known before any list is built
@@ -174,7 +174,7 @@ def read_vocab(path: str | Path) -> dict[str, Any]:
         raise InputError("no such vocabulary file", src) from None
     except (OSError, ValueError, KeyError, TypeError, AssertionError):
         raise InputError("not a tensortool vocabulary (JSON with level, lower, tokens)", src,
-                         hint="write one with load-text --save-vocab") from None
+                         hint="write one with {save_vocab}") from None
     return data
 
 
@@ -201,17 +201,17 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
     for name, value, choices in (("level", level, LEVELS), ("unit", unit, UNITS), ("charset", charset, CHARSETS),
                                  ("errors", errors, ("strict", "replace"))):
         if value not in choices:
-            raise OptionError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
+            raise OptionError(f"{{{name}}} {value!r}: choose one of {', '.join(choices)}", param=name, allowed=choices)
     if max_tokens < 1 or max_bytes < 1:
-        raise OptionError("--max-tokens and --max-bytes must be ≥ 1")
+        raise OptionError("{max_tokens} and {max_bytes} must be ≥ 1", param="max_tokens" if max_tokens < 1 else "max_bytes")
     if max_len is not None and max_len < 1 or min_freq < 1 or max_vocab is not None and max_vocab < 3:
-        raise UsageError("--max-len and --min-freq must be ≥ 1, --max-vocab ≥ 3 (two specials and a token)")
+        raise UsageError("{max_len} and {min_freq} must be ≥ 1, {max_vocab} ≥ 3 (two specials and a token)")
     if one_hot and sparse:
-        raise UsageError("--one-hot and --sparse: choose one (dense or sparse one-hot)")
+        raise UsageError("{one_hot} and {sparse}: choose one (dense or sparse one-hot)", param="sparse")
     given = vocab if isinstance(vocab, dict) or vocab is None else read_vocab(vocab)
     if given is not None:  # the vocabulary fixes how text is tokenized
         if given["level"] != level:
-            raise OptionError(f"the vocabulary is for --level {given['level']}, not {level}")
+            raise OptionError(f"the vocabulary is for {{level={given['level']}}}, not {level}", param="level")
         lower, strip_punct, charset = given["lower"], given.get("strip_punct", strip_punct), given.get("charset", charset)
 
     samples: list[list[str]] = []
@@ -249,14 +249,14 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
         if on_plan:
             on_plan(plan)
         if onehot_bytes > max_bytes:
-            raise OptionError(f"{plan}, above --max-bytes {_human(max_bytes)}; the index form 'tokens' "
+            raise OptionError(f"{plan}, above {{max_bytes}} {_human(max_bytes)}; the index form 'tokens' "
                               f"({_human(n * width * 8)}) with nn.Embedding({size}, dim) holds the same information",
-                              hint="drop --one-hot, use --sparse, raise --max-bytes, or shorten with --max-len")
+                              hint="drop {one_hot}, use {sparse=True}, raise {max_bytes}, or shorten with {max_len}", param="max_bytes")
     if n * width * 9 > max_bytes:  # every sample is padded to the longest: int64 tokens + bool mask
         longest = lengths.index(width)
         raise InputError(f"line {lines[longest]}: padding {n:,} samples to this one's {width:,} tokens takes "
-                         f"{_human(n * width * 9)}, above --max-bytes {_human(max_bytes)}", sources[longest],
-                         hint="shorten with --max-len, or raise --max-bytes")
+                         f"{_human(n * width * 9)}, above {{max_bytes}} {_human(max_bytes)}", sources[longest],
+                         hint="shorten with {max_len}, or raise {max_bytes}", line=lines[longest], param="max_bytes")
     tokens = torch.zeros(n, width, dtype=torch.int64)
     unknown = 0
     for i, (sample, length) in enumerate(zip(samples, lengths)):
