@@ -21,8 +21,8 @@ from ..pickle_globals import resolve_allowed
 from .filemap import FileMap, map_private
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
-from .structure import (Flat, decode_tree, find_state_dict, flatten, has_tensor, restore_named, select_key,
-                        strip_prefix)
+from .rebuild import decode_tree, restore_named
+from .structure import Flat, find_state_dict, flatten, has_tensor, select_key, strip_prefix
 
 CASTS = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
          "fp32": torch.float32, "float32": torch.float32}
@@ -31,7 +31,7 @@ DEFAULT_SHARD = "5GB"  # Hugging Face's default
 
 @dataclass
 class ConvertResult:
-    """What ``ckpt convert`` did (``to_json()`` for ``--json``)."""
+    """What :func:`convert_checkpoint` did (``to_json()``: the same as plain JSON types)."""
 
     source: str
     source_format: str
@@ -70,7 +70,8 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = 
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if dtype is not None and dtype not in CASTS:
-        raise UsageError(f"--dtype {dtype!r}: choose bf16, fp16 or fp32")
+        raise UsageError(f"{{dtype}} {dtype!r}: choose bf16, fp16 or fp32", param="dtype",
+                         allowed=("bf16", "fp16", "fp32"))
     cast = CASTS[dtype] if dtype else None
     target = _target(dst, max_shard_size)
     if target.kind != "sharded":
@@ -112,7 +113,8 @@ def _target(dst: Path, max_shard_size: str | None) -> _Target:
     if kind == "safetensors" and max_shard_size:
         return _Target("sharded", dst.parent, dst.name[:-len(".safetensors")], parse_size(max_shard_size))
     if max_shard_size:
-        raise UsageError("--max-shard-size needs a .safetensors, *.safetensors.index.json or folder output")
+        raise UsageError("{max_shard_size} needs a .safetensors, *.safetensors.index.json or folder output",
+                         param="max_shard_size")
     return _Target(kind, dst.parent, dst.stem, None)
 
 

@@ -310,7 +310,7 @@ def report(bundle: Bundle, *, output: str | Path | None, seconds: float, as_json
     for key, value in meta.items():
         if key == "warnings" and stored and value:
             for message in value:
-                stdout.print(f"[bold]stored warning[/] {escape(str(message))}")
+                stdout.print(f"[bold]stored warning[/] {escape(fill(str(message), flag))}")
             continue
         if key in ("warnings", "state", "vocab") or value in (None, [], {}):  # state/vocab: in files, --json
             continue
@@ -434,7 +434,7 @@ def ckpt_convert_report(result: Any, *, as_json: bool) -> None:
     if result.entries:
         stdout.print(f"[bold]carried in metadata[/] {escape(', '.join(result.entries))}")
     for key, why in result.left_out.items():
-        stdout.print(f"[bold]left out[/] {escape(key)}: {escape(why)}")
+        stdout.print(f"[bold]left out[/] {escape(key)}: {escape(fill(why, flag))}")
     checked = {True: "verified bit-exact by reloading", None: "not verified (--no-verify)"}[result.verified]
     stdout.print(f"[bold]output[/] {checked} · {result.seconds:.2f} s")
 def note(message: str) -> None:
