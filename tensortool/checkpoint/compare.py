@@ -11,10 +11,12 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from .filemap import libc
 
-WINDOW_BYTES = 32 << 20  # mapped at a time from each file
+WINDOW_BYTES = 8 << 20  # mapped at a time from each file, per thread
+COMPARE_THREADS = 8  # at most; memory bandwidth, not cores, is the limit
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
@@ -38,27 +40,37 @@ class _Window:
         libc().munmap(self.base, self.length)
 
 
-def same_range(fd_a: int, offset_a: int, fd_b: int, offset_b: int, nbytes: int) -> bool:
+def _same_window(fd_a: int, offset_a: int, fd_b: int, offset_b: int, size: int) -> bool:
+    try:
+        lib = libc()
+    except (OSError, AttributeError):  # no libc mmap here: read both and compare
+        return os.pread(fd_a, size, offset_a) == os.pread(fd_b, size, offset_b)
+    with _Window(fd_a, offset_a, size) as a, _Window(fd_b, offset_b, size) as b:
+        return lib.memcmp(a.address, b.address, size) == 0
+
+
+def same_range(fd_a: int, offset_a: int, fd_b: int, offset_b: int, nbytes: int,
+               pool: Executor | None = None) -> bool:
     """Whether ``nbytes`` of file ``fd_a`` from ``offset_a`` equal those of ``fd_b`` from ``offset_b``.
 
     False when either file is too short to hold its range (checked first: touching a mapping past
-    the end of a file faults).
+    the end of a file faults). With ``pool``, windows are compared on its threads at once (memcmp
+    runs without the GIL): resident memory is then two windows per thread.
     """
     if nbytes <= 0:
         return True
     if offset_a + nbytes > os.fstat(fd_a).st_size or offset_b + nbytes > os.fstat(fd_b).st_size:
         return False
-    try:
-        lib = libc()
-    except (OSError, AttributeError):
-        lib = None
-    for start in range(0, nbytes, WINDOW_BYTES):
-        size = min(WINDOW_BYTES, nbytes - start)
-        if lib is None:
-            equal = os.pread(fd_a, size, offset_a + start) == os.pread(fd_b, size, offset_b + start)
-        else:
-            with _Window(fd_a, offset_a + start, size) as a, _Window(fd_b, offset_b + start, size) as b:
-                equal = lib.memcmp(a.address, b.address, size) == 0
-        if not equal:
-            return False
-    return True
+    starts = range(0, nbytes, WINDOW_BYTES)
+    sizes = [min(WINDOW_BYTES, nbytes - start) for start in starts]
+    if pool is None or len(sizes) == 1:
+        return all(_same_window(fd_a, offset_a + start, fd_b, offset_b + start, size)
+                   for start, size in zip(starts, sizes))
+    return all(pool.map(lambda start, size: _same_window(fd_a, offset_a + start, fd_b, offset_b + start, size),
+                        starts, sizes))
+
+
+def comparing_pool() -> ThreadPoolExecutor:
+    """Threads for :func:`same_range` (``COMPARE_THREADS`` at most, one per core)."""
+    return ThreadPoolExecutor(max_workers=min(COMPARE_THREADS, os.cpu_count() or 1),
+                              thread_name_prefix="tensortool-compare")
