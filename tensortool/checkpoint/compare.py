@@ -43,10 +43,10 @@ class _Window:
 def _same_window(fd_a: int, offset_a: int, fd_b: int, offset_b: int, size: int) -> bool:
     try:
         lib = libc()
-    except (OSError, AttributeError):  # no libc mmap here: read both and compare
+        with _Window(fd_a, offset_a, size) as a, _Window(fd_b, offset_b, size) as b:
+            return lib.memcmp(a.address, b.address, size) == 0
+    except (OSError, AttributeError):  # no libc mmap, or a file system that cannot map: read and compare
         return os.pread(fd_a, size, offset_a) == os.pread(fd_b, size, offset_b)
-    with _Window(fd_a, offset_a, size) as a, _Window(fd_b, offset_b, size) as b:
-        return lib.memcmp(a.address, b.address, size) == 0
 
 
 def same_range(fd_a: int, offset_a: int, fd_b: int, offset_b: int, nbytes: int,

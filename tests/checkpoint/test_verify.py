@@ -129,3 +129,19 @@ def test_same_range_agrees_with_comparing_the_bytes(tmp_path):
     finally:
         os.close(fa)
         os.close(fb)
+
+
+def test_same_range_reads_where_files_cannot_be_mapped(tmp_path, monkeypatch):
+    def refuse(*args):
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(compare._Window, "__init__", refuse)
+    (tmp_path / "a").write_bytes(b"\1\2\3" * 10_000)
+    (tmp_path / "b").write_bytes(b"\1\2\3" * 9_999 + b"\1\2\4")
+    fa, fb = os.open(tmp_path / "a", os.O_RDONLY), os.open(tmp_path / "b", os.O_RDONLY)
+    try:
+        assert compare.same_range(fa, 0, fb, 0, 29_997)
+        assert not compare.same_range(fa, 0, fb, 0, 30_000)
+    finally:
+        os.close(fa)
+        os.close(fb)
