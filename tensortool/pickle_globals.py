@@ -1,5 +1,5 @@
 """Which globals a pickle may use: torch's safe list, a static list of plain data types, and plain
-data classes that the user names with ``--allow-global``.
+data classes that the user names in ``allow_globals``.
 
 Allowing a global lets the file call it: torch's weights-only unpickler calls an allowed global on
 REDUCE (``cls(*args)`` runs ``__new__`` and ``__init__``), calls ``cls.__new__`` on NEWOBJ, and
@@ -13,7 +13,7 @@ rule is an allow-list, never a deny-list:
   package's top-level code, as using the package would) unless it comes from the standard library, and
   allowed only if it is *plain data* (``plain_class_problem``).
 - Everything else (functions, ``timeit.timeit``, ``functools.partial``, ``torch.load``, classes with
-  their own construction, state or attribute hooks) is refused: only ``--trust-pickle`` loads such a
+  their own construction, state or attribute hooks) is refused: only ``trust_pickle`` loads such a
   file, and only for a file whose source you trust.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import UsageError
 
-TRUST_ONLY = "only --trust-pickle, and only for a file whose source you trust"
+TRUST_ONLY = "only {trust_pickle=True}, and only for a file whose source you trust"
 
 _CORE = ("numpy._core.multiarray", "numpy.core.multiarray")  # numpy 2, numpy 1
 _NUMPY_SCALARS = (
@@ -101,7 +101,7 @@ def is_harmful(name: str) -> bool:
 
 
 def is_plain(name: str) -> bool:
-    """On the static list: a hint may suggest ``--allow-global name``."""
+    """On the static list: a hint may suggest ``{allow_globals=name}``."""
     return name in PLAIN
 
 
@@ -246,7 +246,8 @@ def plain_class_problem(obj: Any) -> str | None:
 def _checked_name(name: str) -> tuple[str, str]:
     module, _, attr = name.rpartition(".")
     if not module or not all(part.isidentifier() for part in name.split(".")):
-        raise UsageError(f"--allow-global {name!r}: expected module.Name, e.g. argparse.Namespace")
+        raise UsageError(f"{{allow_globals}} {name!r}: expected module.Name, e.g. argparse.Namespace",
+                         param="allow_globals")
     return module, attr
 
 
@@ -259,13 +260,13 @@ def resolve_user_global(name: str) -> Any:
     """
     module, attr = _checked_name(name)
     top = module.split(".", 1)[0]
-    refuse = f"--allow-global {name}: refusing"
+    refuse = f"{{allow_globals}} {name!r}: refusing"
     if top in ("builtins", "__builtin__", "__main__") or top in getattr(sys, "stdlib_module_names", ()):
         why = "it runs code or touches the system" if is_harmful(name) else \
             "tensortool allows only plain data types, and this standard-library name is not one it knows"
-        raise UsageError(f"{refuse}: {why} ({TRUST_ONLY})")
+        raise UsageError(f"{refuse}: {why} ({TRUST_ONLY})", param="allow_globals")
     if importlib.util.find_spec(top) is None:
-        raise UsageError(f"--allow-global {name!r}: cannot import module {module!r}")
+        raise UsageError(f"{{allow_globals}} {name!r}: cannot import module {module!r}", param="allow_globals")
     obj: Any = None
     parts = name.split(".")
     for cut in range(len(parts) - 1, 0, -1):  # module.Class.Inner: import the longest module prefix
@@ -274,19 +275,21 @@ def resolve_user_global(name: str) -> Any:
         except ImportError:
             continue
         except Exception as exc:  # the user's package failed to import
-            raise UsageError(f"--allow-global {name!r}: importing {'.'.join(parts[:cut])} failed "
-                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})")
+            raise UsageError(f"{{allow_globals}} {name!r}: importing {'.'.join(parts[:cut])} failed "
+                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})",
+                             param="allow_globals")
         for part in parts[cut:]:
             obj = getattr(obj, part, None)
             if obj is None:
-                raise UsageError(f"--allow-global {name!r}: {'.'.join(parts[:cut])} has no {part!r}")
+                raise UsageError(f"{{allow_globals}} {name!r}: {'.'.join(parts[:cut])} has no {part!r}",
+                                 param="allow_globals")
         break
     else:
-        raise UsageError(f"--allow-global {name!r}: cannot import module {module!r}")
+        raise UsageError(f"{{allow_globals}} {name!r}: cannot import module {module!r}", param="allow_globals")
     problem = plain_class_problem(obj)
     if problem:
         raise UsageError(f"{refuse}: {problem}; tensortool allows only plain data types (enums, dataclasses, "
-                          f"simple classes) ({TRUST_ONLY})")
+                          f"simple classes) ({TRUST_ONLY})", param="allow_globals")
     return obj
 
 
@@ -299,7 +302,8 @@ def resolve_allowed(names: list[str] | tuple[str, ...]) -> list[tuple[Any, str]]
         if name in PLAIN:
             obj = resolve_plain(name)
             if obj is None:
-                raise UsageError(f"--allow-global {name!r}: not available in this installation")
+                raise UsageError(f"{{allow_globals}} {name!r}: not available in this installation",
+                                 param="allow_globals")
             out.append((obj, name))
             if name == "numpy.dtype":
                 out.extend(numpy_dtype_classes())

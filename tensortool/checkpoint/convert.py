@@ -7,6 +7,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,11 +19,12 @@ from ..errors import InputError, OutputError, UsageError
 from ..tensorfile import atomic_write_many, check_output
 from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
 from ..pickle_globals import resolve_allowed
+from .compare import comparing_pool, same_range
 from .filemap import FileMap, map_private
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
-from .structure import (Flat, decode_tree, find_state_dict, flatten, has_tensor, restore_named, select_key,
-                        strip_prefix)
+from .rebuild import decode_tree, restore_named
+from .structure import Flat, find_state_dict, flatten, has_tensor, select_key, strip_prefix
 
 CASTS = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
          "fp32": torch.float32, "float32": torch.float32}
@@ -31,7 +33,7 @@ DEFAULT_SHARD = "5GB"  # Hugging Face's default
 
 @dataclass
 class ConvertResult:
-    """What ``ckpt convert`` did (``to_json()`` for ``--json``)."""
+    """What :func:`convert_checkpoint` did (``to_json()``: the same as plain JSON types)."""
 
     source: str
     source_format: str
@@ -70,7 +72,8 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = 
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if dtype is not None and dtype not in CASTS:
-        raise UsageError(f"--dtype {dtype!r}: choose bf16, fp16 or fp32")
+        raise UsageError(f"{{dtype}} {dtype!r}: choose bf16, fp16 or fp32", param="dtype",
+                         allowed=("bf16", "fp16", "fp32"))
     cast = CASTS[dtype] if dtype else None
     target = _target(dst, max_shard_size)
     if target.kind != "sharded":
@@ -112,7 +115,8 @@ def _target(dst: Path, max_shard_size: str | None) -> _Target:
     if kind == "safetensors" and max_shard_size:
         return _Target("sharded", dst.parent, dst.name[:-len(".safetensors")], parse_size(max_shard_size))
     if max_shard_size:
-        raise UsageError("--max-shard-size needs a .safetensors, *.safetensors.index.json or folder output")
+        raise UsageError("{max_shard_size} needs a .safetensors, *.safetensors.index.json or folder output",
+                         param="max_shard_size")
     return _Target(kind, dst.parent, dst.stem, None)
 
 
@@ -156,81 +160,58 @@ def _verify_safetensors(path: Path, expected: dict[str, torch.Tensor], metadata:
                         cast: torch.dtype | None, src: Path, files: FileMap) -> None:
     """Reload with the safetensors library itself and compare every byte and metadata entry.
 
-    Both sides are read from their files (not through mappings) one tensor at a time, so verifying
-    does not make resident memory grow with the checkpoint.
+    The library maps the file and says where each tensor is; those bytes are compared with the
+    source file's (``compare.same_range``), never through the library's mapping, so verifying does
+    not make resident memory grow with the checkpoint.
     """
     from safetensors import SafetensorError, safe_open
 
     names = list(expected)
-    scratch = (_Scratch(), _Scratch())
     done = 0
     try:
-        while done < len(names) or not names:
-            with safe_open(str(path), framework="pt") as fh, FileMap([path]) as out:
-                if done == 0:
-                    if set(fh.keys()) != set(expected):
-                        raise _verify_failed(src, "the written file has different tensor names")
-                    if (fh.metadata() or {}) != metadata:
-                        raise _verify_failed(src, "the written metadata differs")
-                batch = 0
-                while done < len(names) and batch < VERIFY_BATCH_BYTES:
-                    name = names[done]
-                    # The library maps the file and says where each tensor is; the bytes are read
-                    # from there with preadv, so the mapping's pages never become resident.
-                    got = fh.get_tensor(name)
-                    _same_source(name, got, out, expected[name], cast, files, src, scratch)
-                    batch += got.numel() * got.element_size()
-                    done += 1
-            if not names:
-                break
+        with comparing_pool() as pool:
+            while done == 0 or done < len(names):
+                with safe_open(str(path), framework="pt") as fh, FileMap([path]) as out:
+                    if done == 0:
+                        if set(fh.keys()) != set(expected):
+                            raise _verify_failed(src, "the written file has different tensor names")
+                        if (fh.metadata() or {}) != metadata:
+                            raise _verify_failed(src, "the written metadata differs")
+                    batch = 0
+                    while done < len(names) and batch < VERIFY_BATCH_BYTES:
+                        got = fh.get_tensor(names[done])
+                        _same_source(names[done], got, out, expected[names[done]], cast, files, src, pool)
+                        batch += got.numel() * got.element_size()
+                        done += 1
+                if not names:
+                    break
     except SafetensorError as exc:
         raise _verify_failed(src, f"safetensors cannot read the output: {exc}") from None
 
 
-CHUNK_BYTES = 64 << 20  # verify compares file bytes in blocks of this size: memory stays constant
-
-
-class _Scratch:
-    """A reusable byte buffer: fresh memory per block would be page-faulted and zeroed every time."""
-
-    def __init__(self) -> None:
-        self.buffer = torch.empty(0, dtype=torch.uint8)
-
-    def read(self, fd: int, offset: int, nbytes: int) -> torch.Tensor | None:
-        if self.buffer.numel() < nbytes:
-            self.buffer = torch.empty(nbytes, dtype=torch.uint8)
-        view = self.buffer[:nbytes]
-        return view if os.preadv(fd, [memoryview(view.numpy())], offset) == nbytes else None
-
-
 def _same_source(name: str, got: torch.Tensor, out: FileMap, source: torch.Tensor, cast: torch.dtype | None,
-                 files: FileMap, src: Path, scratch: tuple[_Scratch, _Scratch]) -> None:
+                 files: FileMap, src: Path, pool: Executor) -> None:
     dtype = cast_dtype(source, cast)
-    _compare(name, got, source if dtype == source.dtype else source.to(dtype), out, files, scratch, src)
+    _compare(name, got, source if dtype == source.dtype else source.to(dtype), out, files, src, pool)
 
 
 def _compare(name: str, got: torch.Tensor, want: torch.Tensor, got_files: FileMap, want_files: FileMap,
-             scratch: tuple[_Scratch, _Scratch], src: Path) -> None:
-    """Bit-exact comparison; where both tensors are views of mapped files, block by block from the
-    files, so neither mapping's pages become resident and memory stays constant."""
+             src: Path, pool: Executor) -> None:
+    """Bit-exact comparison; where both tensors are views of mapped files, file range against file
+    range (``compare.same_range``: memcmp over short-lived mappings, so memory stays constant)."""
     if got.dtype != want.dtype or got.shape != want.shape:
         raise _verify_failed(src, f"tensor {name!r} differs after reloading")
     at, where = got_files.locate(got), want_files.locate(want)
     if at is None or where is None:
         _same_tensor(name, got, want, src)
-        return
-    nbytes = got.numel() * got.element_size()
-    for start in range(0, nbytes, CHUNK_BYTES):
-        size = min(CHUNK_BYTES, nbytes - start)
-        a = scratch[0].read(got_files.fd(at[0]), at[1] + start, size)
-        b = scratch[1].read(want_files.fd(where[0]), where[1] + start, size)
-        if a is None or b is None or not torch.equal(a, b):
-            raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+    elif not same_range(got_files.fd(at[0]), at[1], want_files.fd(where[0]), where[1],
+                        got.numel() * got.element_size(), pool):
+        raise _verify_failed(src, f"tensor {name!r} differs after reloading")
 
 
 def _same_alias(name: str, got: torch.Tensor, kept: torch.Tensor, info: dict[str, Any], cast: torch.dtype | None,
-                out: FileMap, files: FileMap, scratch: tuple[_Scratch, _Scratch], src: Path) -> None:
-    """An alias against the source bytes it views: a contiguous one block by block from both files,
+                out: FileMap, files: FileMap, src: Path, pool: Executor) -> None:
+    """An alias against the source bytes it views: a contiguous one file range against file range,
     another (a transposed tie, a slice) gathered from a fresh read of the bytes it spans."""
     shape, stride, offset = list(info["shape"]), list(info["stride"]), info["offset"]
     dtype = cast_dtype(kept, cast)
@@ -243,13 +224,8 @@ def _same_alias(name: str, got: torch.Tensor, kept: torch.Tensor, info: dict[str
     where = files.locate(kept)
     at = out.locate(got)
     if where is not None and at is not None and dtype == kept.dtype and stride == _row_major(shape, stride):
-        nbytes = numel * item
-        for start in range(0, nbytes, CHUNK_BYTES):
-            size = min(CHUNK_BYTES, nbytes - start)
-            a = scratch[0].read(out.fd(at[0]), at[1] + start, size)
-            b = scratch[1].read(files.fd(where[0]), where[1] + offset * item + start, size)
-            if a is None or b is None or not torch.equal(a, b):
-                raise _verify_failed(src, f"tensor {name!r} differs after reloading")
+        if not same_range(out.fd(at[0]), at[1], files.fd(where[0]), where[1] + offset * item, numel * item, pool):
+            raise _verify_failed(src, f"tensor {name!r} differs after reloading")
         return
     span = sum((n - 1) * s for n, s in zip(shape, stride)) + 1
     if where is not None:
@@ -331,20 +307,19 @@ def _verify_pickle(path: Path, tree: Any, names: dict[int, str], flat: Flat, cas
     tensor it views, gathered afresh from the source file), never with the tree that was saved.
     """
     allowed = [argparse.Namespace, *resolve_allowed(list(allow_globals))]
-    scratch = (_Scratch(), _Scratch())
     try:
         with torch.serialization.safe_globals(allowed):
             loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # anything: the file we just wrote must load
         raise _verify_failed(src, f"torch.load cannot read the output: {str(exc).splitlines()[0]}") from None
-    with FileMap([path]) as out, FileMap(sources) as files:
+    with FileMap([path]) as out, FileMap(sources) as files, comparing_pool() as pool:
         def same(where: str, got: torch.Tensor, want: torch.Tensor) -> None:
             name = names.get(id(want))
             if name in flat.aliases:
                 info = flat.aliases[name]
-                _same_alias(name, got, flat.tensors[info["of"]], info, cast, out, files, scratch, src)
+                _same_alias(name, got, flat.tensors[info["of"]], info, cast, out, files, src, pool)
             elif name in flat.tensors:
-                _same_source(name, got, out, flat.tensors[name], cast, files, src, scratch)
+                _same_source(name, got, out, flat.tensors[name], cast, files, src, pool)
             else:
                 raise _verify_failed(src, f"{where or 'the checkpoint'} is not a tensor of the source")
 

@@ -121,24 +121,33 @@ class _Libc:
                               ctypes.c_int64]
         self.munmap = libc.munmap
         self.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.memcmp = libc.memcmp  # a ctypes call lets go of the GIL while it runs
+        self.memcmp.restype = ctypes.c_int
+        self.memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
 
 
 _libc: _Libc | None = None
+
+
+def libc() -> _Libc:
+    """libc's mmap, munmap and memcmp (``OSError``/``AttributeError`` where there is no such libc)."""
+    global _libc
+    if _libc is None:
+        _libc = _Libc()
+    return _libc
 
 
 def map_private(fd: int, offset: int, nbytes: int) -> ctypes.Array:
     """A private (copy-on-write) mapping of ``nbytes`` of a file from ``offset``, as a writable ctypes
     array that unmaps itself when collected (``torch.frombuffer`` keeps it alive). Holds no file
     descriptor."""
-    global _libc
-    if _libc is None:
-        _libc = _Libc()
+    lib = libc()
     start = offset - offset % mmap.ALLOCATIONGRANULARITY
     length = offset + nbytes - start
-    addr = _libc.mmap(None, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE, fd, start)
+    addr = lib.mmap(None, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE, fd, start)
     if addr is None or addr == ctypes.c_void_p(-1).value:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
     array = (ctypes.c_ubyte * nbytes).from_address(addr + offset - start)
-    weakref.finalize(array, _libc.munmap, addr, length)
+    weakref.finalize(array, lib.munmap, addr, length)
     return array

@@ -39,7 +39,7 @@ class TensorInfo:
 
 @dataclass
 class CheckpointInfo:
-    """The summary ``ckpt inspect`` prints (``to_json()`` for ``--json``)."""
+    """What :func:`inspect_checkpoint` found (``to_json()``: the same as plain JSON types)."""
 
     path: str
     format: str
@@ -76,7 +76,7 @@ def inspect_checkpoint(path: str | Path, *, depth: int = 1, tensors: bool = Fals
     try:
         pattern = re.compile(filter) if filter else None
     except re.error as exc:
-        raise UsageError(f"--filter {filter!r} is not a regular expression: {exc}") from None
+        raise UsageError(f"{{filter}} {filter!r} is not a regular expression: {exc}", param="filter") from None
     opened = open_checkpoint(path, allow_globals=allow_globals, trust_pickle=trust_pickle)
     obj = select_key(opened.obj, key, str(path)) if key else opened.obj
     where = find_state_dict(obj)

@@ -3,7 +3,7 @@
 The safetensors library keeps the last of two duplicate names silently, and its ``save_file`` copies
 every tensor into Python bytes first (2x RAM). Here the header is validated completely before any
 data is touched, tensors are read as zero-copy views of a private file mapping, and writing streams
-one tensor at a time. The safetensors library itself is the independent check (``--verify``).
+one tensor at a time. The safetensors library itself is the independent check (``verify``).
 """
 
 from __future__ import annotations

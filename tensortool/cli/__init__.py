@@ -24,6 +24,20 @@ def main() -> None:
         signals.interrupted()
 
 
+# Library parameters that a command takes under another name.
+RENAMED = {"allow_globals": "allow_global", "strip": "strip_prefix"}
+
+
+def current_namer() -> Callable[[str, str | None], str]:
+    """``flag_namer`` for the command running now (Python names outside a command)."""
+    from ..errors import python_name
+    from .context import LEAF, ROOT
+
+    ctx = ROOT.get()
+    leaf = ctx.meta.get(LEAF, ctx) if ctx is not None else None
+    return flag_namer(leaf.command) if leaf is not None else python_name
+
+
 def flag_namer(command: Any) -> Callable[[str, str | None], str]:
     """How an error names a library parameter on this command line: ``center_crop`` →
     ``--center-crop``, ``{one_hot=True}`` → ``--one-hot``, ``{layout=ndhw}`` → ``--layout ndhw``,
@@ -35,7 +49,8 @@ def flag_namer(command: Any) -> Callable[[str, str | None], str]:
     params = {p.name: p for p in getattr(command, "params", [])}
 
     def name_of(name: str, value: str | None) -> str:
-        param = params.get(name) or params.get(f"{name}_")  # json_, list_: Python keywords aside
+        param = (params.get(name) or params.get(f"{name}_")  # json_, list_: Python keywords aside
+                 or params.get(RENAMED.get(name, "")))
         if param is None:
             return python_name(name, value)
         if param.param_type_name == "argument":

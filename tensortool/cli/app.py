@@ -12,7 +12,7 @@ import typer
 
 from .._version import __version__
 from . import boundary
-from .context import Command, Group
+from .context import ROOT, Command, Group
 from .bench import bench
 from .ckpt import app as ckpt_app
 from .info import info
@@ -27,8 +27,12 @@ class Root(Group):
     """The root command: every command runs inside the one error boundary."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        with boundary(ctx):
-            return super().invoke(ctx)
+        token = ROOT.set(ctx)
+        try:
+            with boundary(ctx):
+                return super().invoke(ctx)
+        finally:
+            ROOT.reset(token)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return sorted(super().list_commands(ctx), key=lambda name: HELP_ORDER.index(name))

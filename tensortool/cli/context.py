@@ -3,12 +3,14 @@ which command ran and names the library's parameters by that command's flags."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 LEAF = "tensortool.command"  # ctx.meta key: the context of the command that runs
+ROOT: ContextVar[Any] = ContextVar("tensortool_root", default=None)  # the root context while a command runs
 
 
 class Context(typer.Context):

@@ -55,8 +55,16 @@ def bundle_doc(bundle: Any, *, output: str | Path | None, seconds: float, source
     return doc
 
 
+def flags(text: str) -> str:
+    """A library message with its ``{param}`` placeholders named as the running command's flags."""
+    from ..errors import fill
+    from . import current_namer
+
+    return fill(text, current_namer())
+
+
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}")
+    stderr.print(f"[yellow]warning:[/] {escape(flags(message))}")
 
 
 def note(message: str) -> None:

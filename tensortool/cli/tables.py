@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .output import json_default, stdout
+from .output import flags, json_default, stdout
 
 MAX_CHANNEL_ROWS = 16  # longer per-channel lists (a wide table's columns) are cut in the terminal
 
@@ -69,7 +69,7 @@ def bundle(doc: dict[str, Any], *, stored: bool = False) -> None:
     for key, value in meta.items():
         if key == "warnings" and stored and value:
             for message in value:
-                stdout.print(f"[bold]stored warning[/] {escape(str(message))}")
+                stdout.print(f"[bold]stored warning[/] {escape(flags(str(message)))}")
             continue
         if key in ("warnings", "state", "vocab") or value in (None, [], {}):  # state/vocab: in files, --json
             continue
@@ -177,7 +177,7 @@ def ckpt_convert(result: Any) -> None:
     if result.entries:
         stdout.print(f"[bold]carried in metadata[/] {escape(', '.join(result.entries))}")
     for key, why in result.left_out.items():
-        stdout.print(f"[bold]left out[/] {escape(key)}: {escape(why)}")
+        stdout.print(f"[bold]left out[/] {escape(key)}: {escape(flags(why))}")
     checked = {True: "verified bit-exact by reloading", None: "not verified (--no-verify)"}[result.verified]
     stdout.print(f"[bold]output[/] {checked} · {result.seconds:.2f} s")
 def dicom_series(rows: list[dict[str, Any]], *, seconds: float | None, console: Console = stdout) -> None:

@@ -88,7 +88,7 @@ def _lines(path: Path, kind: str | None, max_bytes: int) -> Iterator[bytes]:
             total += len(chunk)
             if total > max_bytes:
                 raise InputError(f"decompresses to more than {max_bytes:,} bytes", path,
-                                 hint="raise the limit with --max-bytes if the file is genuine")
+                                 hint="raise the limit with {max_bytes} if the file is genuine", param="max_bytes")
             lines = (rest + chunk).splitlines(keepends=True)
             rest = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
             yield from lines
@@ -110,8 +110,8 @@ def opened(path: Path, *, skip_rows: int = 0, comment: str | None = None, whites
         yield Opened(path)
         return
     if (skip_rows or comment or whitespace) and not _ascii_compatible(encoding):
-        raise OptionError(f"--skip-rows, --comment and whitespace-delimited files need an ASCII-compatible "
-                          f"encoding, not {encoding}", path)
+        raise OptionError(f"{{skip_rows}}, {{comment}} and whitespace-delimited files need an ASCII-compatible "
+                          f"encoding, not {encoding}", path, param="encoding")
     fd, name = tempfile.mkstemp(prefix="tensortool-", suffix=".csv")
     tmp = Path(name)
     try:

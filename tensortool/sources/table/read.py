@@ -32,7 +32,7 @@ class Dialect:
     delimiter: str
     header: bool
     names: tuple[str, ...]
-    removed: tuple[int, ...] = ()  # lines taken out before parsing (--skip-rows, --comment): errors count them
+    removed: tuple[int, ...] = ()  # lines taken out before parsing (skip_rows, comment): errors count them
 
 
 def is_number(text: str) -> bool:
@@ -72,7 +72,7 @@ def _head_lines(path: Path, encoding: str) -> list[str]:
                 full = len(more) > 0
         except UnicodeDecodeError as exc:
             raise InputError(f"not valid {encoding} text (byte offset {exc.start} of the first block)", path,
-                             hint="give the file's encoding with --encoding, e.g. latin-1") from None
+                             hint="give the file's encoding with {encoding}, e.g. latin-1") from None
     lines = text.splitlines()
     if full and len(lines) == 1:  # its names would be cut short
         raise InputError(f"line 1: longer than {HEADER_MAX_BYTES // 2**20} MiB, more than is read to find "
@@ -120,7 +120,7 @@ def _whitespace_table(path: Path, encoding: str) -> bool:
 def sniff_header(rows: Sequence[Sequence[str]]) -> bool:
     """A header is a first row with no number in it, over a column that holds numbers below.
 
-    A file of text only is taken to have a header (the common case); --no-header overrides.
+    A file of text only is taken to have a header (the common case); ``header=False`` overrides.
     """
     if not rows:
         return False
@@ -160,7 +160,7 @@ def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None
         for name in names:
             if name in seen:
                 raise InputError(f"column name {name!r} appears twice in the header", src,
-                                 hint="rename one, or read with --no-header and select columns by index")
+                                 hint="rename one, or read with {header=False} and select columns by index")
             seen.add(name)
     else:
         names = tuple(str(i) for i in range(len(rows[0])))
@@ -181,7 +181,7 @@ def records(path: Path, dialect: Dialect) -> Iterator[tuple[int, list[str]]]:
                     yield original_line(start, dialect.removed) if dialect.removed else start, row
         except UnicodeDecodeError:
             raise InputError(f"not valid {dialect.encoding} text near line {last + 1}", path,
-                             hint="give the file's encoding with --encoding") from None
+                             hint="give the file's encoding with {encoding}") from None
         except csv.Error as exc:  # e.g. a field past the csv module's size limit
             raise InputError(f"line {last + 1}: {exc}", path) from None
 
@@ -197,7 +197,7 @@ class Problem:
 
     def error(self, path: Path, hint: str | None = None) -> InputError:
         where = f"line {self.line}" + (f", column {self.column!r}" if self.column is not None else "")
-        return InputError(f"{where}: {self.what}: {self.raw!r}", path, hint=hint)
+        return InputError(f"{where}: {self.what}: {self.raw!r}", path, hint=hint, line=self.line)
 
 
 def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), present: Sequence[str] = (),
@@ -212,7 +212,7 @@ def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), 
     nulls = set(missing)
     for line, row in records(path, dialect):
         if len(row) != width:
-            if skip_ragged:  # --skip-bad: the fast path skipped these rows too
+            if skip_ragged:  # skip_bad: the fast path skipped these rows too
                 continue
             return Problem(line, None, dialect.delimiter.join(row),
                            f"expected {width} fields, found {len(row)}")
@@ -265,7 +265,7 @@ def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_col
             return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(False))
 
     # Quoted newlines are rare and make pyarrow's block splitting ~20% slower, so they are allowed
-    # only on a second try: after a parse error the csv module finds no ragged row, or --skip-bad
+    # only on a second try: after a parse error the csv module finds no ragged row, or skip_bad
     # skipped rows that may have been pieces of a quoted multi-line field.
     try:
         try:
@@ -279,11 +279,11 @@ def read_table(path: Path, dialect: Dialect, *, columns: Sequence[str], text_col
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         problem = first_problem(path, dialect, check_missing=False)
         if problem is not None:
-            raise problem.error(path, hint="--skip-bad skips such rows and counts them") from None
+            raise problem.error(path, hint="{skip_bad=True} skips such rows and counts them") from None
         text = str(exc).splitlines()[0]
         if "UTF" in text or "decode" in text.lower():
             raise InputError(f"not valid {dialect.encoding} text: {text}", path,
-                             hint="give the file's encoding with --encoding") from None
+                             hint="give the file's encoding with {encoding}") from None
         raise InputError(f"cannot parse: {text}", path) from None
     return table, skipped
 

@@ -1,4 +1,4 @@
-"""The fitted state of a table load (--save-state / --state): one JSON file.
+"""The fitted state of a table load (saved, and applied with ``state``): one JSON file.
 
 It holds everything fitted on the training file, so a test file is turned into exactly the
 same columns with exactly the same numbers::
@@ -40,7 +40,7 @@ def read_state(path: str | Path) -> dict[str, Any]:
         raise InputError(f"not a readable state JSON file: {exc}", src) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"not a tensortool table state (no \"format\": \"{FORMAT}\")", src,
-                         hint="write one with load-csv --save-state")
+                         hint="write one with {save_state}")
     if data.get("version") != 1:
         raise InputError(f"state version {data.get('version')!r} is not supported (expected 1)", src)
     try:
@@ -52,5 +52,5 @@ def read_state(path: str | Path) -> dict[str, Any]:
         assert data["missing"] in ("drop", "mean", "median", "zero", "error")
         assert data["target"] is None or data["target"]["kind"] in ("class", "regression")
     except (KeyError, TypeError, AssertionError):
-        raise InputError("the state file is incomplete or damaged", src, hint="write it again with --save-state") from None
+        raise InputError("the state file is incomplete or damaged", src, hint="write it again with {save_state}") from None
     return data

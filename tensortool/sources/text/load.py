@@ -77,9 +77,9 @@ def read_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "stric
         text = data.decode(codec, errors=errors)
     except UnicodeDecodeError as exc:
         raise InputError(f"not valid {encoding}: byte offset {exc.start} (0x{data[exc.start]:02x})", src,
-                         hint="give the encoding with --encoding, or --errors replace") from None
+                         hint="give the encoding with {encoding}, or {errors=replace}") from None
     except LookupError:
-        raise OptionError(f"unknown encoding {encoding!r}") from None
+        raise OptionError(f"unknown encoding {encoding!r}", param="encoding") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -117,9 +117,9 @@ def _sample_tokens(part: str, *, level: str, lower: bool, strip_punct: bool, roo
                    line: int, limit: int) -> list[str]:
     """The tokens of one sample, refused as soon as they pass ``room`` (tokens left under ``limit``)."""
     def refuse() -> InputError:
-        return InputError(f"line {line}: more than {limit:,} tokens (--max-tokens) by this sample "
-                          f"({len(part):,} characters)", path,
-                          hint="raise --max-tokens, or split the input into smaller files")
+        return InputError(f"line {line}: more than {limit:,} tokens ({{max_tokens}}) by this sample "
+                          f"({len(part):,} characters)", path, line=line, param="max_tokens",
+                          hint="raise {max_tokens}, or split the input into smaller files")
 
     if level == "char":
         if len(part) > room:  # one token per character: known before any list is built
@@ -169,7 +169,7 @@ def read_vocab(path: str | Path) -> dict[str, Any]:
         raise InputError("no such vocabulary file", src) from None
     except (OSError, ValueError, KeyError, TypeError, AssertionError):
         raise InputError("not a tensortool vocabulary (JSON with level, lower, tokens)", src,
-                         hint="write one with load-text --save-vocab") from None
+                         hint="write one with {save_vocab}") from None
     return data
 
 
@@ -191,24 +191,70 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
     (torch.Size([37, 79]), ['<pad>', '<unk>', 'you', 'of'])
     """
     files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    _check_options(files, level=level, unit=unit, charset=charset, errors=errors, max_tokens=max_tokens,
+                   max_bytes=max_bytes, max_len=max_len, min_freq=min_freq, max_vocab=max_vocab, one_hot=one_hot,
+                   sparse=sparse)
+    given = vocab if isinstance(vocab, dict) or vocab is None else read_vocab(vocab)
+    if given is not None:  # the vocabulary fixes how text is tokenized
+        if given["level"] != level:
+            raise OptionError(f"the vocabulary is for {{level={given['level']}}}, not {level}", param="level")
+        lower, strip_punct, charset = given["lower"], given.get("strip_punct", strip_punct), given.get("charset", charset)
+    samples, sources, lines = _read_samples(files, level=level, lower=lower, strip_punct=strip_punct, unit=unit,
+                                            max_tokens=max_tokens, encoding=encoding, errors=errors)
+    ascii_chars = level == "char" and charset == "ascii"
+    if ascii_chars:  # the tutorial's: index = code point, non-ASCII → 0, as in `ord(c) if ord(c) < 128 else 0`
+        vocab_tokens = [chr(i) for i in range(128)]
+        index = {t: i for i, t in enumerate(vocab_tokens)}
+        unk, pad_name = 0, "\x00"
+    else:
+        vocab_tokens = given["tokens"] if given else build_vocab(Counter(t for s in samples for t in s),
+                                                                 min_freq=min_freq, max_vocab=max_vocab)
+        index = {t: i for i, t in enumerate(vocab_tokens)}
+        unk, pad_name = index.get(UNK, 1), PAD
+
+    lengths = [min(len(s), max_len) if max_len else len(s) for s in samples]
+    n, width, size = len(samples), max(lengths), len(vocab_tokens)
+    onehot_bytes = n * width * size * 4
+    _check_sizes(lengths, size, lines, sources, one_hot=one_hot, max_bytes=max_bytes, on_plan=on_plan)
+    out, unknown = _index_tensors(samples, lengths, index, unk)
+    warnings = []
+    if unknown:
+        what = "non-ASCII characters mapped to 0, as the tutorial does" if ascii_chars else f"tokens mapped to {UNK}"
+        warnings.append(f"{unknown} {what}")
+    if one_hot or sparse:
+        out["onehot"] = _one_hot(out["tokens"], out["mask"], size, sparse=sparse, on_plan=on_plan)
+    vocab_doc = {"level": level, "charset": charset if level == "char" else None, "lower": lower,
+                 "strip_punct": strip_punct if level == "word" else None, "tokens": vocab_tokens,
+                 "pad_index": 0, "unk_index": unk, "pad": pad_name,
+                 "order": "code point" if ascii_chars else "<pad>, <unk>, then by count (descending), ties by code point"}
+    meta = {"layout": "nl", "level": level, "unit": unit, "vocab_size": size, "samples": n, "max_len": max_len,
+            "truncated": sum(1 for s, k in zip(samples, lengths) if len(s) > k), "unknown_tokens": unknown,
+            "onehot_bytes": onehot_bytes if (one_hot or sparse) else None, "files": [str(f) for f in files],
+            "vocab_from": None if vocab is None or isinstance(vocab, dict) else str(vocab),
+            "warnings": warnings, "tensortool_version": __version__, "vocab": vocab_doc}
+    return Bundle(out, meta, "tokens")
+
+
+def _check_options(files: list[Path], *, level: str, unit: str, charset: str, errors: str, max_tokens: int,
+                   max_bytes: int, max_len: int | None, min_freq: int, max_vocab: int | None, one_hot: bool,
+                   sparse: bool) -> None:
     if not files:
         raise OptionError("no input files")
     for name, value, choices in (("level", level, LEVELS), ("unit", unit, UNITS), ("charset", charset, CHARSETS),
                                  ("errors", errors, ("strict", "replace"))):
         if value not in choices:
-            raise OptionError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
+            raise OptionError(f"{{{name}}} {value!r}: choose one of {', '.join(choices)}", param=name, allowed=choices)
     if max_tokens < 1 or max_bytes < 1:
-        raise OptionError("--max-tokens and --max-bytes must be ≥ 1")
+        raise OptionError("{max_tokens} and {max_bytes} must be ≥ 1", param="max_tokens" if max_tokens < 1 else "max_bytes")
     if max_len is not None and max_len < 1 or min_freq < 1 or max_vocab is not None and max_vocab < 3:
-        raise UsageError("--max-len and --min-freq must be ≥ 1, --max-vocab ≥ 3 (two specials and a token)")
+        raise UsageError("{max_len} and {min_freq} must be ≥ 1, {max_vocab} ≥ 3 (two specials and a token)")
     if one_hot and sparse:
-        raise UsageError("--one-hot and --sparse: choose one (dense or sparse one-hot)")
-    given = vocab if isinstance(vocab, dict) or vocab is None else read_vocab(vocab)
-    if given is not None:  # the vocabulary fixes how text is tokenized
-        if given["level"] != level:
-            raise OptionError(f"the vocabulary is for --level {given['level']}, not {level}")
-        lower, strip_punct, charset = given["lower"], given.get("strip_punct", strip_punct), given.get("charset", charset)
+        raise UsageError("{one_hot} and {sparse}: choose one (dense or sparse one-hot)", param="sparse")
 
+
+def _read_samples(files: list[Path], *, level: str, lower: bool, strip_punct: bool, unit: str, max_tokens: int,
+                  encoding: str, errors: str) -> tuple[list[list[str]], list[str], list[int]]:
+    """Each sample's tokens, file and first line; at most ``max_tokens`` tokens in all."""
     samples: list[list[str]] = []
     sources: list[str] = []
     lines: list[int] = []
@@ -224,35 +270,34 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
                 total += len(tokens)
     if not samples:
         raise InputError("no tokens in the input", files[0])
+    return samples, sources, lines
 
-    ascii_chars = level == "char" and charset == "ascii"
-    if ascii_chars:  # the tutorial's: index = code point, non-ASCII → 0, as in `ord(c) if ord(c) < 128 else 0`
-        vocab_tokens = [chr(i) for i in range(128)]
-        index = {t: i for i, t in enumerate(vocab_tokens)}
-        unk, pad_name = 0, "\x00"
-    else:
-        vocab_tokens = given["tokens"] if given else build_vocab(Counter(t for s in samples for t in s),
-                                                                 min_freq=min_freq, max_vocab=max_vocab)
-        index = {t: i for i, t in enumerate(vocab_tokens)}
-        unk, pad_name = index.get(UNK, 1), PAD
 
-    lengths = [min(len(s), max_len) if max_len else len(s) for s in samples]
-    n, width, size = len(samples), max(lengths), len(vocab_tokens)
+def _check_sizes(lengths: list[int], size: int, lines: list[int], sources: list[str], *, one_hot: bool,
+                 max_bytes: int, on_plan: Callable[[str], None] | None) -> None:
+    """Refuse, before any allocation, a dense one-hot or padded tokens above ``max_bytes``."""
+    n, width = len(lengths), max(lengths)
     onehot_bytes = n * width * size * 4
     if one_hot:  # said (and checked) first: it is the larger
         plan = f"dense one-hot {n}×{width}×{size} float32 = {_human(onehot_bytes)}"
         if on_plan:
             on_plan(plan)
         if onehot_bytes > max_bytes:
-            raise OptionError(f"{plan}, above --max-bytes {_human(max_bytes)}; the index form 'tokens' "
+            raise OptionError(f"{plan}, above {{max_bytes}} {_human(max_bytes)}; the index form 'tokens' "
                               f"({_human(n * width * 8)}) with nn.Embedding({size}, dim) holds the same information",
-                              hint="drop --one-hot, use --sparse, raise --max-bytes, or shorten with --max-len")
+                              hint="drop {one_hot}, use {sparse=True}, raise {max_bytes}, or shorten with {max_len}", param="max_bytes")
     if n * width * 9 > max_bytes:  # every sample is padded to the longest: int64 tokens + bool mask
         longest = lengths.index(width)
         raise InputError(f"line {lines[longest]}: padding {n:,} samples to this one's {width:,} tokens takes "
-                         f"{_human(n * width * 9)}, above --max-bytes {_human(max_bytes)}", sources[longest],
-                         hint="shorten with --max-len, or raise --max-bytes")
-    tokens = torch.zeros(n, width, dtype=torch.int64)
+                         f"{_human(n * width * 9)}, above {{max_bytes}} {_human(max_bytes)}", sources[longest],
+                         hint="shorten with {max_len}, or raise {max_bytes}", line=lines[longest], param="max_bytes")
+
+
+def _index_tensors(samples: list[list[str]], lengths: list[int], index: dict[str, int],
+                   unk: int) -> tuple[dict[str, torch.Tensor], int]:
+    """``tokens``, ``lengths`` and ``mask``; and how many tokens were not in the vocabulary."""
+    width = max(lengths)
+    tokens = torch.zeros(len(samples), width, dtype=torch.int64)
     unknown = 0
     for i, (sample, length) in enumerate(zip(samples, lengths)):
         ids = [index.get(t, unk) for t in sample[:length]]
@@ -260,34 +305,24 @@ def load_text(paths: Sequence[str | Path] | str | Path, *, level: str = "word", 
         tokens[i, :length] = torch.tensor(ids, dtype=torch.int64)
     length_t = torch.tensor(lengths, dtype=torch.int64)
     mask = torch.arange(width).unsqueeze(0) < length_t.unsqueeze(1)
-    out = {"tokens": tokens, "lengths": length_t, "mask": mask}
-    warnings = []
-    if unknown:
-        what = "non-ASCII characters mapped to 0, as the tutorial does" if ascii_chars else f"tokens mapped to {UNK}"
-        warnings.append(f"{unknown} {what}")
-    if one_hot:
+    return {"tokens": tokens, "lengths": length_t, "mask": mask}, unknown
+
+
+def _one_hot(tokens: torch.Tensor, mask: torch.Tensor, size: int, *, sparse: bool,
+             on_plan: Callable[[str], None] | None) -> torch.Tensor:
+    n, width = tokens.shape
+    if not sparse:
         dense = torch.zeros(n, width, size, dtype=torch.float32)
         dense.scatter_(2, tokens.unsqueeze(2), 1.0)
         dense.mul_(mask.unsqueeze(2))  # padding positions are all-zero rows
-        out["onehot"] = dense
-    elif sparse:
-        where = mask.nonzero()
-        indices = torch.cat([where.t(), tokens[mask].unsqueeze(0)], dim=0)
-        if on_plan:
-            on_plan(f"sparse one-hot {n}×{width}×{size}: {indices.shape[1]} non-zeros "
-                    f"({_human(indices.shape[1] * (3 * 8 + 4))}; dense would be {_human(onehot_bytes)})")
-        out["onehot"] = torch.sparse_coo_tensor(indices, torch.ones(indices.shape[1]), (n, width, size),
-                                                is_coalesced=True, check_invariants=True)
-    vocab_doc = {"level": level, "charset": charset if level == "char" else None, "lower": lower,
-                 "strip_punct": strip_punct if level == "word" else None, "tokens": vocab_tokens,
-                 "pad_index": 0, "unk_index": unk, "pad": pad_name,
-                 "order": "code point" if ascii_chars else "<pad>, <unk>, then by count (descending), ties by code point"}
-    meta = {"layout": "nl", "level": level, "unit": unit, "vocab_size": size, "samples": n, "max_len": max_len,
-            "truncated": sum(1 for s, k in zip(samples, lengths) if len(s) > k), "unknown_tokens": unknown,
-            "onehot_bytes": onehot_bytes if (one_hot or sparse) else None, "files": [str(f) for f in files],
-            "vocab_from": None if vocab is None or isinstance(vocab, dict) else str(vocab),
-            "warnings": warnings, "tensortool_version": __version__, "vocab": vocab_doc}
-    return Bundle(out, meta, "tokens")
+        return dense
+    where = mask.nonzero()
+    indices = torch.cat([where.t(), tokens[mask].unsqueeze(0)], dim=0)
+    if on_plan:
+        on_plan(f"sparse one-hot {n}×{width}×{size}: {indices.shape[1]} non-zeros "
+                f"({_human(indices.shape[1] * (3 * 8 + 4))}; dense would be {_human(n * width * size * 4)})")
+    return torch.sparse_coo_tensor(indices, torch.ones(indices.shape[1]), (n, width, size),
+                                   is_coalesced=True, check_invariants=True)
 
 
 def _human(n: int) -> str:

@@ -80,7 +80,7 @@ def test_categorical_one_hot_matches_sklearn_and_na_is_a_value(tmp_path):
 
 
 def test_text_column_without_categorical_is_a_clear_error(tmp_path):
-    with pytest.raises(InputError, match=r"column 'country' is not numeric \(e.g. '(FR|NA|DE)'\).*--categorical country"):
+    with pytest.raises(InputError, match=r"column 'country' is not numeric \(e.g. '(FR|NA|DE)'\).*categorical='country'"):
         load_csv(people(tmp_path), target="label")
 
 
@@ -131,7 +131,7 @@ def test_missing_default_error_names_line_column_text(tmp_path):
     with pytest.raises(InputError, match=r"line 3, column 'b': missing value: ''"):
         load_csv(path)
     na = write(tmp_path / "na.csv", "a,b\n1,2\n3,4\n5,NA\n")
-    with pytest.raises(InputError, match=r"line 4, column .b.: not a number: .NA. \(if .NA. means missing, add --na .NA."):
+    with pytest.raises(InputError, match=r"line 4, column .b.: not a number: .NA. \(if .NA. means missing, add na=.NA."):
         load_csv(na)  # "NA" is not missing unless --na says so
     with pytest.raises(InputError, match=r"line 4, column 'b': missing value: 'NA'"):
         load_csv(na, na=["NA"])
@@ -207,7 +207,7 @@ def test_unseen_category_error_or_zero_row(tmp_path):
         load_csv(test, state=state)
     b = load_csv(test, state=state, unknown="ignore")
     assert b["features"][:, 2:].tolist() == [[0.0, 1.0], [0.0, 0.0]]
-    with pytest.raises(OptionError, match="--state fixes"):
+    with pytest.raises(OptionError, match="state fixes"):
         load_csv(test, state=state, normalize="zscore")
 
 

@@ -180,7 +180,7 @@ def test_whitespace_hint_when_not_detected(tmp_path):
     """A file whose lines differ in field count is not sniffed as whitespace; the hint says how."""
     path = tmp_path / "ragged.txt"
     path.write_text("a b\n1 2\n3 4 5\n")
-    with pytest.raises(InputError, match=r"--delimiter ' '"):
+    with pytest.raises(InputError, match=r"delimiter=' '"):
         load_csv(path)
 
 

@@ -92,7 +92,7 @@ def test_vocab_min_freq_max_vocab_and_reuse(tmp_path):
     index = {w: i for i, w in enumerate(frequent, start=2)}
     assert again["tokens"][0].tolist() == [index.get(w, 1) for w in ["mr", "bennet", "said", "nothing", "zebra"]]
     assert read_vocab(tmp_path / "v.json")["tokens"] == b.meta["vocab"]["tokens"]
-    with pytest.raises(OptionError, match="vocabulary is for --level word"):
+    with pytest.raises(OptionError, match="vocabulary is for level=.word."):
         load_text(other, vocab=tmp_path / "v.json", level="char")
 
 
@@ -105,7 +105,7 @@ def test_charset_corpus_has_specials():
 
 def test_dense_one_hot_refused_above_max_bytes():
     heard = []
-    with pytest.raises(OptionError, match=r"above --max-bytes.*'tokens'.*nn.Embedding"):
+    with pytest.raises(OptionError, match=r"above max_bytes.*'tokens'.*nn.Embedding"):
         load_text(PRIDE, one_hot=True, max_bytes=1000, on_plan=heard.append)
     assert heard and "dense one-hot" in heard[0]
 
@@ -159,6 +159,6 @@ def test_too_many_tokens_in_total_is_refused(tmp_path, level):
 def test_padding_to_one_long_line_is_refused_before_allocating(tmp_path):
     path = tmp_path / "ragged.txt"
     path.write_text("x\n" * 3000 + "y " * 5000 + "\n")
-    with pytest.raises(InputError, match=r"line 3001.*--max-len"):
+    with pytest.raises(InputError, match=r"line 3001.*max_len"):
         load_text(path, max_bytes=10_000_000)  # 3001 x 5000 x 9 bytes of tokens and mask
     assert load_text(path, max_bytes=10_000_000, max_len=100)["tokens"].shape == (3001, 100)
