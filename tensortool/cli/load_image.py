@@ -39,6 +39,9 @@ def load_image(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    decoder: Annotated[Literal["auto", "torchcodec", "torchvision", "pillow"], typer.Option(
+        help="Image decoder: auto picks TorchCodec if it imports, else torchvision (Pillow always "
+             "serves other formats). Also set by TENSORTOOL_DECODER.")] = "auto",
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
     output: Output = None,
@@ -59,6 +62,7 @@ def load_image(
             bundle = load_images(paths, mode=mode, layout=layout, dtype=dtype, scale=scale,
                                  normalize=normalize, resize=resize_size, center_crop=crop_size,
                                  one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
+                                 decoder=decoder,
                                  progress=on_progress,
                                  before_decoding=None if output is None else
                                  lambda names: check_npy_tensors(output, names))
