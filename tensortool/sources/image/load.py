@@ -1,8 +1,8 @@
 """Images, folders and ImageFolder trees into one batch tensor.
 
-Decoding sits behind the seam in ``image_decode``. torchvision's decoders release the GIL, so
-a thread pool decodes in parallel, and each worker writes its image, already converted,
-straight into its slot of the preallocated batch.
+Decoding sits behind the seam in ``decode`` (TorchCodec, torchvision or Pillow, all of which
+release the GIL), so a thread pool decodes in parallel, and each worker writes its image,
+already converted, straight into its slot of the batch (``batch``).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-import numpy as np
 import torch
 
 from ..._version import __version__
 from ...bundle import Bundle
 from ...cores import usable_cores
 from ...errors import InputError, OptionError, UsageError
-from ...shaping import DTYPES, LAYOUTS, Normalization, convert_into, one_hot as make_one_hot, parse_normalization
+from ...shaping import DTYPES, LAYOUTS, Normalization, one_hot as make_one_hot, parse_normalization
 from .backends import DECODERS, decoder_label, resolve_decoder
 from .decode import DEFAULT_MAX_PIXELS, decode_image
+from .batch import Batch, size_error, value_range
 from .files import ImageSet, find_images
 
 MODES = ("rgb", "gray", "rgba", "unchanged")
@@ -145,6 +145,47 @@ def default_workers(files: Sequence[Path] = ()) -> int:
     return cores
 
 
+def _read_one(files: Sequence[Path], i: int, options: ImageOptions,
+              fn: Callable[[int, torch.Tensor], T]) -> tuple[int, T | None, InputError | None]:
+    """``fn(i, image)`` for file ``i``, or the InputError it raised; watchers told."""
+    _decoding.path = files[i]
+    watchers = tuple(_watchers)
+    for watch in watchers:
+        watch(files[i], True)
+    try:
+        return i, fn(i, read_image(files[i], options)), None
+    except InputError as exc:
+        return i, None, exc
+    finally:
+        _decoding.path = None
+        for watch in watchers:
+            watch(files[i], False)
+
+
+def _in_pool(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, torch.Tensor], T],
+             workers: int) -> Iterator[tuple[int, T | None, InputError | None]]:
+    """``_read_one`` for every file on ``workers`` threads, yielded in file order."""
+    # Several files per task: one future per small file costs more than decoding it.
+    chunk = max(1, min(32, len(files) // (workers * 32)))
+    starts = iter(range(0, len(files), chunk))
+
+    def task(start: int) -> list[tuple[int, T | None, InputError | None]]:
+        return [_read_one(files, i, options, fn) for i in range(start, min(start + chunk, len(files)))]
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="tensortool-decode") as pool:
+        pending: deque = deque(pool.submit(task, start) for start in islice(starts, workers * 4))
+        try:
+            while pending:
+                items = pending.popleft().result()
+                nxt = next(starts, None)
+                if nxt is not None:
+                    pending.append(pool.submit(task, nxt))
+                yield from items
+        finally:  # an error, or a consumer that stopped early: drop the queued work
+            for future in pending:
+                future.cancel()
+
+
 def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int, torch.Tensor], T], *,
                 workers: int | None = None, skip_bad: bool = False,
                 progress: Progress | None = None) -> Iterator[tuple[int, T | None, str | None]]:
@@ -156,149 +197,19 @@ def iter_images(files: Sequence[Path], options: ImageOptions, fn: Callable[[int,
     of files, and the consumer sees results in the same order whatever ``workers`` is.
     """
     workers = workers or default_workers(files)
-
-    def one(i: int) -> tuple[int, T | None, InputError | None]:
-        _decoding.path = files[i]
-        watchers = tuple(_watchers)
-        for watch in watchers:
-            watch(files[i], True)
-        try:
-            return i, fn(i, read_image(files[i], options)), None
-        except InputError as exc:
-            return i, None, exc
-        finally:
-            _decoding.path = None
-            for watch in watchers:
-                watch(files[i], False)
-
-    def settle(item: tuple[int, T | None, InputError | None]) -> tuple[int, T | None, str | None]:
-        i, result, exc = item
-        if exc is None:
-            return i, result, None
-        if not skip_bad:
-            raise exc
-        return i, None, exc.message
-
     if workers == 1:
-        for i in range(len(files)):
-            yield settle(one(i))
+        items: Iterator = (_read_one(files, i, options, fn) for i in range(len(files)))
+    else:
+        items = _in_pool(files, options, fn, workers)
+    try:
+        for i, result, exc in items:
+            if exc is not None and not skip_bad:
+                raise exc
+            yield (i, result, None) if exc is None else (i, None, exc.message)
             if progress:
                 progress(i + 1, len(files))
-        return
-    # Several files per task: one future per small file costs more than decoding it.
-    chunk = max(1, min(32, len(files) // (workers * 32)))
-    starts = iter(range(0, len(files), chunk))
-
-    def task(start: int) -> list[tuple[int, T | None, InputError | None]]:
-        return [one(i) for i in range(start, min(start + chunk, len(files)))]
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="tensortool-decode") as pool:
-        pending: deque = deque(pool.submit(task, start) for start in islice(starts, workers * 4))
-        try:
-            while pending:
-                items = pending.popleft().result()
-                nxt = next(starts, None)
-                if nxt is not None:
-                    pending.append(pool.submit(task, nxt))
-                for item in items:
-                    yield settle(item)
-                    if progress:
-                        progress(item[0] + 1, len(files))
-        finally:  # an error, or a consumer that stopped early: drop the queued work
-            for future in pending:
-                future.cancel()
-
-
-# --- the batch ----------------------------------------------------------------------------
-
-def _size_text(shape: tuple[int, ...], channels: bool = False) -> str:
-    c, h, w = shape
-    return f"{h}x{w} with {c} channel{'s' if c > 1 else ''}" if channels else f"{h}x{w}"
-
-
-def _memory_limit() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-class _Batch:
-    """The output tensor, allocated by the first image that arrives; later ones fill slots."""
-
-    def __init__(self, files: Sequence[Path], *, layout: str, dtype: torch.dtype, scale: bool,
-                 normalization: Normalization | None):
-        self.files, self.layout, self.dtype, self.scale = files, layout, dtype, scale
-        self.normalization = normalization
-        self.lock = threading.Lock()
-        self.out: torch.Tensor | None = None
-        self.shape: tuple[int, ...] | None = None
-        self.norm: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def _allocate(self, shape: tuple[int, ...]) -> None:
-        c, h, w = shape
-        per_image = (h, w, c) if self.layout in ("nhwc", "hwc") else (c, h, w)
-        needed = len(self.files) * c * h * w * torch.empty((), dtype=self.dtype).element_size()
-        limit = _memory_limit()
-        if limit and needed > limit:
-            raise OptionError(f"this batch needs {needed / 2**30:.1f} GiB ({len(self.files)} images of "
-                              f"{_size_text(shape, True)}) but the machine has {limit / 2**30:.1f} GiB",
-                              hint="use {resize}, fewer files, or dataset statistics (stats), which stream")
-        if self.normalization is not None:
-            self.norm = self.normalization.for_channels(c)
-        self.out = torch.empty((len(self.files), *per_image), dtype=self.dtype)
-        self.shape = shape
-
-    def place(self, i: int, img: torch.Tensor) -> tuple[tuple[int, ...], int]:
-        shape, bits = tuple(img.shape), 8 if img.dtype == torch.uint8 else 16
-        if bits == 16 and self.dtype == torch.uint8 and not self.scale:
-            raise OptionError("16-bit image, but {dtype=uint8} keeps raw 8-bit values", self.files[i],
-                              hint="add {scale=True} to map 0..65535 to 0..255, or use a float {dtype}", param="scale")
-        with self.lock:
-            if self.out is None:
-                self._allocate(shape)
-        if shape == self.shape:
-            if self.dtype == torch.float32:
-                _to_float32(self.out[i], img, self.layout, self.scale, self.norm)
-            else:
-                convert_into(self.out[i], img, layout=self.layout, scale=self.scale, normalization=self.norm)
-        return shape, bits
-
-
-def _to_float32(out: torch.Tensor, img: torch.Tensor, layout: str, scale: bool,
-                norm: tuple[torch.Tensor, torch.Tensor] | None) -> None:
-    """``shaping.convert_into`` for a float32 slot, computed by numpy: the same float32 operations
-    (so the same bits), on this thread alone. torch would start an OpenMP team for each image
-    from each decoding thread; with every core already decoding, the teams wait on each other
-    (measured: up to 40x slower on a busy 2-core machine)."""
-    src = img.numpy()
-    if layout in ("nhwc", "hwc"):
-        src = src.transpose(1, 2, 0)
-    dst = out.numpy()
-    if scale:
-        np.divide(src, np.float32(255 if img.dtype == torch.uint8 else 65535), out=dst, dtype=np.float32)
-    else:
-        np.copyto(dst, src, casting="safe")
-    if norm is not None:
-        shape = (-1, 1, 1) if layout in ("nchw", "chw") else (1, 1, -1)
-        mean, std = (t.to(torch.float32).numpy().reshape(shape) for t in norm)
-        np.subtract(dst, mean, out=dst)
-        np.divide(dst, std, out=dst)
-
-
-def _size_error(files: Sequence[Path], shapes: list[tuple[int, ...] | None]) -> OptionError:
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, shape in enumerate(shapes):
-        if shape is not None:
-            groups.setdefault(shape, []).append(i)
-    by_size = len({(s[1], s[2]) for s in groups}) > 1
-    parts = [f"{_size_text(s, not by_size)} ({len(ix)} file{'s' if len(ix) > 1 else ''}, e.g. {files[ix[0]]})"
-             for s, ix in sorted(groups.items(), key=lambda kv: kv[1][0])]
-    if by_size:
-        return OptionError("the images differ in size: " + "; ".join(parts),
-                           hint="pass {resize} and/or {center_crop} to make them one size")
-    return OptionError("the images differ in channel count: " + "; ".join(parts),
-                       hint="pass {mode=rgb}, gray or rgba to give every image the same channels")
+    finally:  # an error, or a consumer that stopped early: the pool drops its queued work now
+        items.close()
 
 
 def _check_options(layout: str, dtype: str, scale: bool | None,
@@ -369,7 +280,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
         before_decoding(["images"] + (["labels"] if found.labels is not None else [])
                         + (["labels_onehot"] if one_hot else []))
 
-    batch = _Batch(found.files, layout=layout, dtype=out_dtype, scale=do_scale, normalization=normalize)
+    batch = Batch(found.files, layout=layout, dtype=out_dtype, scale=do_scale, normalization=normalize)
     results: list[tuple[tuple[int, ...], int] | None] = [None] * len(found.files)
     bad: list[tuple[int, str]] = []
     for i, result, reason in iter_images(found.files, options, batch.place, workers=workers,
@@ -379,7 +290,7 @@ def load_images(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb", 
             bad.append((i, reason))
     shapes = [r[0] if r else None for r in results]
     if len({s for s in shapes if s is not None}) > 1:
-        raise _size_error(found.files, shapes)
+        raise size_error(found.files, shapes)
     keep = [i for i, r in enumerate(results) if r is not None]
     if not keep:
         raise InputError(f"none of the {len(found.files)} file(s) could be read", found.files[0])
@@ -401,7 +312,7 @@ def _bundle(images: torch.Tensor, found: ImageSet, keep: list[int], results: lis
     meta: dict[str, Any] = {
         "layout": layout, "mode": options.mode, "dtype": dtype,
         "scaled": scale,
-        "value_range": _value_range(DTYPES[dtype], scale, depths, normalize is not None),
+        "value_range": value_range(DTYPES[dtype], scale, depths, normalize is not None),
         "bit_depths": sorted(depths),
         "normalize": normalize.as_meta() if normalize else None,
         "resize": list(options.resize) if options.resize else None,
@@ -426,14 +337,3 @@ def _bundle(images: torch.Tensor, found: ImageSet, keep: list[int], results: lis
     meta["warnings"] = warnings
     meta["tensortool_version"] = __version__
     return Bundle(tensors, meta, primary="images")
-
-
-def _value_range(dtype: torch.dtype, scale: bool, depths: set[int], normalized: bool) -> str:
-    if dtype == torch.uint8:
-        text = "0..255 (raw 8-bit values)" if not scale or depths == {8} else "0..255 (16-bit images as round(x/257))"
-    elif scale:
-        text = "0..1 (x/255 for 8-bit, x/65535 for 16-bit images)"
-    else:
-        text = {frozenset({8}): "0..255 (raw)", frozenset({16}): "0..65535 (raw)"}.get(
-            frozenset(depths), "raw: 0..255 (8-bit), 0..65535 (16-bit)")
-    return f"(x - mean) / std of {text}" if normalized else text

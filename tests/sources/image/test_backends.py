@@ -195,3 +195,30 @@ def test_bad_files_raise_naming_the_file_with_every_backend(backend, name, words
     with pytest.raises(InputError) as info:
         read_image(SPECIAL / name, ImageOptions(decoder=backend))
     assert info.value.path == str(SPECIAL / name) and words in str(info.value)
+
+
+def test_cli_decoder_option_and_json_meta(monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from tensortool.cli.app import app
+
+    monkeypatch.delenv(backends.DECODER_ENV, raising=False)
+    runner = CliRunner()
+    for backend in BACKENDS:
+        result = runner.invoke(app, ["load-image", str(SPECIAL / "rgba.png"), "--decoder", backend, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["meta"]["decoder"].startswith(backend + " ")
+    assert runner.invoke(app, ["load-image", str(SPECIAL / "rgba.png"), "--decoder", "nvjpeg"]).exit_code == 2
+
+
+def test_cli_names_flags_where_the_library_names_parameters():
+    from typer.testing import CliRunner
+
+    from tensortool.cli.app import app
+
+    result = CliRunner().invoke(app, ["load-image", str(SPECIAL / "rgba.png"), "--max-pixels", "100"])
+    assert result.exit_code == 1 and "raise --max-pixels" in result.stderr
+    with pytest.raises(InputError, match=r"raise max_pixels"):
+        read_image(SPECIAL / "rgba.png", ImageOptions(max_pixels=100))
