@@ -62,9 +62,13 @@ def flat(tmp_path: Path) -> Path:
 
 def tv_decode(path: Path, mode: str = "RGB") -> torch.Tensor:
     """The reference decoder: torchvision.io.decode_image with EXIF applied."""
+    import warnings
+
     from torchvision.io import ImageReadMode, decode_image, read_file
 
-    img = decode_image(read_file(str(path)), mode=getattr(ImageReadMode, mode), apply_exif_orientation=True)
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders; still a fine reference
+        warnings.simplefilter("ignore", DeprecationWarning)
+        img = decode_image(read_file(str(path)), mode=getattr(ImageReadMode, mode), apply_exif_orientation=True)
     return img[0] if img.dim() == 4 else img
 
 

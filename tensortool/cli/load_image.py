@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Optional
 import typer
 
 from ..shaping_constants import DTYPE_NAMES, LAYOUTS
-from ..sources.image.constants import DEFAULT_MAX_PIXELS
+from ..sources.image.constants import DECODERS, DEFAULT_MAX_PIXELS
 from .loading import SideFile, load_and_emit
 from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
 
@@ -39,6 +39,9 @@ def load_image(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    decoder: Annotated[Literal[DECODERS], typer.Option(
+        help="Image decoder: auto picks TorchCodec if it imports, else torchvision (Pillow always "
+             "serves other formats). Also set by TENSORTOOL_DECODER.")] = "auto",
     preview: ContactSheet = None,
     **shared: Any,
 ) -> None:
@@ -51,7 +54,7 @@ def load_image(
     load_and_emit(lambda on_progress: load_images(
         paths, mode=mode, layout=layout, dtype=dtype, scale=scale, normalize=normalize, resize=resize_size,
         center_crop=crop_size, one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
-        progress=on_progress, before_decoding=check_npy(shared["output"])),
+        decoder=decoder, progress=on_progress, before_decoding=check_npy(shared["output"])),
         inputs=paths, dtypes=[DTYPES[dtype]],
         side_files=[SideFile(preview, write_preview)], progress_label="decoding", capture_decoders=True,
         sources_of=lambda bundle: bundle.meta["files"], **shared)

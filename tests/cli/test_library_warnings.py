@@ -48,6 +48,7 @@ def extraneous_bytes_jpeg(path: Path) -> Path:
 
 
 def test_python_warning_is_one_line_naming_the_file(flat, monkeypatch):
+    monkeypatch.setenv("TENSORTOOL_DECODER", "torchvision")
     real = image_decode._decode_torchvision
 
     def noisy(*args, **kwargs):

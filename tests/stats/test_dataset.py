@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.io import decode_image
 
-from tests.conftest import PHOTOS, SPECIAL, smooth_rgb, write_png16
+from tests.conftest import PHOTOS, SPECIAL, smooth_rgb, tv_decode, write_png16
 from tensortool import InputError, OptionError, dataset_stats, load_images, merge_stats, write_bundle, Bundle
 from tensortool.moments import PixelSums
 
@@ -158,6 +157,6 @@ def test_only_large_jpegs_are_evicted_from_the_caches(tmp_path, monkeypatch):
     Image.fromarray(smooth_rgb(20, 15, 3)).save(tmp_path / "small.jpg")
     doc = dataset_stats(tmp_path, workers=1).to_json()
     assert seen == [True, False, False]  # big.JPG, big.png, small.jpg: sorted by name
-    pixels = torch.cat([decode_image(str(tmp_path / n)).reshape(3, -1) for n in ("big.JPG", "big.png", "small.jpg")], 1)
+    pixels = torch.cat([tv_decode(tmp_path / n).reshape(3, -1) for n in ("big.JPG", "big.png", "small.jpg")], 1)
     mean, std = reference(pixels[None].double() / 255)
     assert np.allclose(doc["mean"], mean, rtol=1e-12) and np.allclose(doc["std"], std, rtol=1e-9)

@@ -86,6 +86,20 @@ def _not_a_tree(root: Path, classes: list[str], top: list[str], files: list[Path
             "move such files into a class folder (or elsewhere) to get labels")
 
 
+def _tree(root: Path, classes: list[str]) -> ImageSet:
+    """An ImageFolder tree: the images of each class folder, labelled by its index."""
+    files, labels, empty = [], [], []
+    for index, name in enumerate(classes):
+        found = _walk(root / name)
+        if not found:
+            empty.append(name)
+        files += found
+        labels += [index] * len(found)
+    if not files:
+        raise InputError("no image files found in any class folder", root)
+    return ImageSet(files, labels, classes, empty)
+
+
 def find_images(paths: Sequence[str | Path]) -> ImageSet:
     """Expand files, folders (recursively) and glob patterns into an ordered list of images.
 
@@ -101,16 +115,7 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
         root = Path(paths[0])
         classes, top = _class_folders(root)
         if classes and not top:
-            files, labels, empty = [], [], []
-            for index, name in enumerate(classes):
-                found = _walk(root / name)
-                if not found:
-                    empty.append(name)
-                files += found
-                labels += [index] * len(found)
-            if not files:
-                raise InputError("no image files found in any class folder", root)
-            return ImageSet(files, labels, classes, empty)
+            return _tree(root, classes)
     files: list[Path] = []
     links: list[bool] = []  # any symbolic link met while walking a folder
     for raw in paths:

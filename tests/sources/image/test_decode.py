@@ -11,23 +11,6 @@ from tests.conftest import SPECIAL, PHOTOS, pil_decode, tv_decode, write_png16
 from tensortool import ImageOptions, InputError, read_image
 
 
-@pytest.mark.parametrize("name", ["cmyk.jpg", "exif_rotate90.jpg", "rgba.png", "gray.png", "palette.png",
-                                  "gray_alpha.png", "animated.gif", "picture.webp"])
-@pytest.mark.parametrize("mode,tv_mode", [("rgb", "RGB"), ("gray", "GRAY"), ("rgba", "RGB_ALPHA")])
-def test_torchvision_formats_match_torchvision(name, mode, tv_mode):
-    got = read_image(SPECIAL / name, ImageOptions(mode=mode))
-    if name in ("cmyk.jpg", "exif_rotate90.jpg", "palette.png") and mode == "rgba":
-        # torchvision has no RGB_ALPHA for JPEG, and returns uninitialised alpha for a palette
-        # PNG without transparency: RGB plus an opaque alpha, as PIL gives
-        rgb = tv_decode(SPECIAL / name, "RGB")
-        assert torch.equal(got, torch.cat([rgb, torch.full_like(rgb[:1], 255)]))
-        assert torch.equal(got, pil_decode(SPECIAL / name, "RGBA"))
-    elif name.endswith(".webp") and mode == "gray":  # torchvision ignores GRAY for WebP: PIL decodes
-        assert got.shape[0] == 1 and torch.equal(got, pil_decode(SPECIAL / name, "L"))
-    else:
-        assert torch.equal(got, tv_decode(SPECIAL / name, tv_mode))
-
-
 def test_photo_matches_torchvision_and_pil():
     path = next(PHOTOS.rglob("*.jpg"))
     got = read_image(path)

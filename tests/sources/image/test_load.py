@@ -287,3 +287,25 @@ def test_special_folder_rgb_all_formats():
                    and "truncated" not in p.name)
     bundle = load_images(files, resize=[16, 16])
     assert bundle["images"].shape == (len(files), 3, 16, 16)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("name", ["rgba.png", "rgb16.png"])
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("normalize", [None, "0.485,0.456,0.406/0.229,0.224,0.225"])
+def test_float32_is_torchs_float32_arithmetic_bit_for_bit(layout, name, scale, normalize):
+    """The float32 conversion runs in numpy; torch's own float32 ops are the reference."""
+    if normalize is not None and not scale:
+        normalize = "120,110,100/60,50,40"
+    img = tv_decode(SPECIAL / name, "RGB")
+    ref = img.to(torch.float32)
+    if scale:
+        ref = ref / (255 if img.dtype == torch.uint8 else 65535)
+    if normalize is not None:
+        mean, std = (torch.tensor([float(v) for v in part.split(",")], dtype=torch.float64).to(torch.float32)
+                     for part in normalize.split("/"))
+        ref = (ref - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
+    if layout == "nhwc":
+        ref = ref.permute(1, 2, 0)
+    got = load_images(SPECIAL / name, layout=layout, scale=scale, normalize=normalize)["images"][0]
+    assert got.dtype == torch.float32 and torch.equal(got, ref)

@@ -15,10 +15,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.conftest import ROOT, SPECIAL, write_png16
+from tests.conftest import ROOT, SPECIAL, tv_decode, write_png16
 from tensortool import ImageOptions, InputError, dataset_stats, load_images, read_image
+from tensortool.errors import OptionError
 from tensortool.cli.app import app
 from tensortool.sources.image import decode as image_decode
+from tensortool.sources.image.headers import ADAM7
 
 PIL_DEFAULT_LIMIT = 89_478_485
 
@@ -80,17 +82,25 @@ CRASH_SCRIPT = r"""
 import sys
 from pathlib import Path
 from tensortool import ImageOptions, InputError, dataset_stats, load_images, read_image
+from tensortool.errors import OptionError
+from tensortool.sources.image.backends import resolve_decoder
 results = {}
 files = sorted(Path(sys.argv[1]).glob("*.png"))
+decoders = []
+for decoder in ("torchvision", "torchcodec"):
+    try:
+        decoders.append(resolve_decoder(decoder))
+    except OptionError:
+        pass
 for path in files:
-    for mode in ("unchanged", "gray", "rgb", "rgba"):
+    for mode, decoder in ((m, d) for m in ("unchanged", "gray", "rgb", "rgba") for d in decoders):
         try:
-            read_image(path, ImageOptions(mode=mode))
-            results[f"{path.name} {mode}"] = "decoded"
+            read_image(path, ImageOptions(mode=mode, decoder=decoder))
+            results[f"{path.name} {mode} {decoder}"] = "decoded"
         except InputError as exc:
             assert str(exc).startswith(str(path)), exc
             assert "\n" not in str(exc)
-            results[f"{path.name} {mode}"] = "refused"
+            results[f"{path.name} {mode} {decoder}"] = "refused"
 for call in (lambda: load_images(files, workers=2), lambda: dataset_stats(files, workers=2)):
     try:
         call()
@@ -111,14 +121,15 @@ def test_png_with_bad_image_data_is_refused_not_a_crash(tmp_path):
 
 @pytest.mark.parametrize("name", ["gray.png", "gray16.png", "palette.png", "rgba.png", "rgb16.png"])
 def test_well_formed_pngs_still_match_torchvision(name):
-    from torchvision.io import ImageReadMode, decode_image as tv_decode, read_file
-
     for mode, tv_mode in (("unchanged", None), ("gray", "GRAY"), ("rgb", "RGB")):
         if mode == "unchanged" and name == "palette.png":
-            continue  # palette colours: covered by test_image_decode
-        got = read_image(SPECIAL / name, ImageOptions(mode=mode))
-        want = tv_decode(read_file(str(SPECIAL / name)), mode=getattr(ImageReadMode, tv_mode or "UNCHANGED"))
-        assert torch.equal(got, want), (name, mode)
+            continue  # palette colours: covered by test_backends
+        for decoder in ("torchvision", "torchcodec"):
+            try:
+                got = read_image(SPECIAL / name, ImageOptions(mode=mode, decoder=decoder))
+            except OptionError:  # not installed
+                continue
+            assert torch.equal(got, tv_decode(SPECIAL / name, tv_mode or "UNCHANGED")), (name, mode, decoder)
 
 
 def test_interlaced_png_matches_pil(tmp_path):
@@ -131,7 +142,7 @@ def test_interlaced_png_matches_pil(tmp_path):
         Image.fromarray(arr).save(path)
         # re-encode interlaced with our own writer: PIL cannot write Adam7
         raw = b""
-        for xs, ys, dx, dy in image_decode._ADAM7:
+        for xs, ys, dx, dy in ADAM7:
             sub = arr[ys::dy, xs::dx]
             if sub.size:
                 raw += b"".join(b"\x00" + row.tobytes() for row in sub)
@@ -246,17 +257,22 @@ def test_sixteen_bit_png_at_the_limit(tmp_path):
 
 # --- any decoder exception becomes an InputError ----------------------------------------------
 
-@pytest.mark.parametrize("where", ["_decode_torchvision", "_decode_pil"])
+@pytest.mark.parametrize("where", ["_decode_torchcodec", "_decode_torchvision", "_decode_pil"])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_unexpected_decoder_exception_names_the_file(monkeypatch, where, workers):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("decoder bug")
 
+    decoder = {"_decode_torchcodec": "torchcodec", "_decode_torchvision": "torchvision"}.get(where, "auto")
+    try:
+        image_decode.resolve_decoder(decoder)
+    except OptionError:
+        pytest.skip(f"{decoder} is not installed")
     monkeypatch.setattr(image_decode, where, broken)
-    path = SPECIAL / ("gray.png" if where == "_decode_torchvision" else "picture.bmp")
+    path = SPECIAL / ("gray.png" if where != "_decode_pil" else "picture.bmp")
     files = [path, SPECIAL / "rgba.png"] if where == "_decode_pil" else [path, SPECIAL / "picture.bmp"]
     with pytest.raises(InputError) as info:
-        load_images(files, workers=workers)
+        load_images(files, workers=workers, decoder=decoder)
     assert str(info.value).startswith(str(path)) and "decoder bug" in str(info.value)
-    bundle = load_images(files, workers=workers, skip_bad=True, resize=[8, 8])
+    bundle = load_images(files, workers=workers, skip_bad=True, resize=[8, 8], decoder=decoder)
     assert bundle.meta["count"] == 1 and bundle.meta["skipped"][0]["file"] == str(path)
