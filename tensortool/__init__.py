@@ -15,6 +15,7 @@ _EXPORTS = {
     ".bench.run": ("BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench"),
     ".bundle": ("Bundle", "summarize", "tensor_summary"),
     ".checkpoint": ("CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint"),
+    ".engine": ("EngineError", "LocalEngine", "RayEngine", "TaskProgress"),
     ".errors": ("InputError", "OptionError", "OutputError", "TensortoolError", "UsageError"),
     ".sources.image.preview": ("write_preview",),
     ".shaping": ("Normalization", "parse_normalization"),
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .bench.run import BenchResult, CaseResult, Timing, TransferResult, run_bench
     from .bundle import Bundle, summarize, tensor_summary
     from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspect_checkpoint
+    from .engine import EngineError, LocalEngine, RayEngine, TaskProgress
     from .errors import InputError, OptionError, OutputError, TensortoolError, UsageError
     from .sources.image.preview import write_preview
     from .shaping import Normalization, parse_normalization
@@ -69,4 +71,5 @@ __all__ = [
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
     "BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench",
+    "EngineError", "LocalEngine", "RayEngine", "TaskProgress",
 ]

@@ -14,6 +14,7 @@ from .load_csv import load_csv
 from .load_dicom import load_dicom_command
 from .load_image import load_image
 from .load_text import load_text
+from .ray_option import RayCommand
 from .stats import stats
 
 app = typer.Typer(
@@ -42,7 +43,7 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 
 app.command("load-image")(load_image)
 app.command("info")(info)
-app.command("stats")(stats)
+app.command("stats", cls=RayCommand)(stats)
 app.add_typer(ckpt_app, name="ckpt")
 app.command("load-csv")(load_csv)
 app.command("load-text")(load_text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,7 @@ from ..stats.dataset import dataset_stats, merge_stats
 from ..tensorfile import atomic_write, check_output
 from ..sources.image.decode import DEFAULT_MAX_PIXELS
 from . import render
+from .ray_option import Ray, ray_engine
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
 
 
@@ -40,6 +42,7 @@ def stats(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
         help="Write the stats JSON (read by `load-image --normalize`, merged by `stats merge`).")] = None,
+    ray: Ray = None,
     force: Force = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -58,11 +61,12 @@ def stats(
         if merging:
             result = merge_stats(sources)
         else:
-            with render.native_stderr(), render.progress("images", quiet) as on_progress:
+            with ray_engine(ray, quiet) as engine, render.native_stderr() if engine is None else nullcontext(), \
+                    render.progress("images", quiet or engine is not None) as on_progress:
                 result = dataset_stats(sources, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
                                        workers=workers, skip_bad=skip_bad, shard=shard, key=key,
                                        channel_dim=channel_dim, max_pixels=max_pixels,
-                                       progress=on_progress)
+                                       progress=on_progress, engine=engine)
         doc = result.to_json(unbiased=unbiased)
         if output is not None:
             text = json.dumps(doc, indent=2) + "\n"
