@@ -15,10 +15,11 @@ from ..engine import Engine
 from ..sources.image.load import ImageOptions, Progress
 from .dataset import ImageSums, image_sums
 
-# Files per task: a few hundred milliseconds of decoding for photos, so the per-task cost of a
-# cluster (scheduling, a result sent back: ~1-5 ms) stays under 1-2%, while a 2,000-file dataset
-# still makes 8 tasks for 2 CPUs to share and a lost worker costs little to redo.
-FILES_PER_TASK = 256
+# Files per task: ~40 ms of decoding for 256x256 JPEGs (seconds for large photos), against a
+# per-task cost on the cluster of a few ms (scheduling, the small result sent back). 2,000 files
+# make 16 tasks, so 2 CPUs stay evenly busy and a lost worker costs little to redo; 256 per task
+# measured slower on 2 loaded CPUs (the last tasks ran alone). See benchmarks/bench_ray.py.
+FILES_PER_TASK = 128
 
 
 def chunks(files: Sequence[Path], size: int) -> list[list[Path]]:
