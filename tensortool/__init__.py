@@ -18,6 +18,10 @@ _EXPORTS = {
     ".engine": ("EngineError", "LocalEngine", "RayEngine", "TaskProgress"),
     ".errors": ("InputError", "OptionError", "OutputError", "TensortoolError", "UsageError"),
     ".sources.image.preview": ("write_preview",),
+    ".sources.image.shards": ("ImageShardTask", "plan_image_shards", "write_image_shard", "write_image_shards"),
+    ".sharded.dataset": ("ShardDataset", "open_shards"),
+    ".sharded.manifest": ("Manifest", "ShardRecord", "read_manifest"),
+    ".sharded.writer": ("ShardFolder",),
     ".shaping": ("Normalization", "parse_normalization"),
     ".sources.dicom.load": ("WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom"),
     ".sources.image.load": ("ImageOptions", "load_images", "read_image"),
@@ -37,6 +41,10 @@ if TYPE_CHECKING:
     from .engine import EngineError, LocalEngine, RayEngine, TaskProgress
     from .errors import InputError, OptionError, OutputError, TensortoolError, UsageError
     from .sources.image.preview import write_preview
+    from .sources.image.shards import ImageShardTask, plan_image_shards, write_image_shard, write_image_shards
+    from .sharded.dataset import ShardDataset, open_shards
+    from .sharded.manifest import Manifest, ShardRecord, read_manifest
+    from .sharded.writer import ShardFolder
     from .shaping import Normalization, parse_normalization
     from .sources.dicom.load import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
     from .sources.image.load import ImageOptions, load_images, read_image
@@ -72,4 +80,6 @@ __all__ = [
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
     "BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench",
     "EngineError", "LocalEngine", "RayEngine", "TaskProgress",
+    "ImageShardTask", "plan_image_shards", "write_image_shard", "write_image_shards",
+    "ShardDataset", "open_shards", "Manifest", "ShardRecord", "read_manifest", "ShardFolder",
 ]

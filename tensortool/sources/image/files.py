@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ...errors import InputError
+from .tar import TarMember, expand_braces, has_braces, is_tar, tar_images
 
 # torchvision's IMG_EXTENSIONS plus GIF and PBM; matched case-insensitively.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
@@ -87,7 +88,8 @@ def _not_a_tree(root: Path, classes: list[str], top: list[str], files: list[Path
 
 
 def find_images(paths: Sequence[str | Path]) -> ImageSet:
-    """Expand files, folders (recursively) and glob patterns into an ordered list of images.
+    """Expand files, folders (recursively), glob patterns, brace patterns (``a-{000..099}.tar``)
+    and WebDataset-style tar shards (see ``tar.py``) into an ordered list of images.
 
     A single folder whose images all sit in sub-folders is read as torchvision's
     ImageFolder layout: labels are indices into the sorted sub-folder names.
@@ -97,6 +99,16 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
     """
     if not paths:
         raise InputError("no input paths given")
+    if all(isinstance(p, TarMember) for p in paths):
+        return ImageSet(list(paths))  # members already found (one shard's share of a run)
+    paths = [q for p in paths for q in (expand_braces(str(p)) if has_braces(str(p)) and not os.path.exists(p) else [p])]
+    tars = [str(p) for p in paths if is_tar(str(p))]
+    if tars:
+        if len(tars) != len(paths):
+            raise InputError("tar shards cannot be mixed with image files or folders in one run",
+                             next(p for p in paths if not is_tar(str(p))))
+        members, labels, names = tar_images(tars, _is_image)
+        return ImageSet(list(members), labels, names)
     if len(paths) == 1 and Path(paths[0]).is_dir():
         root = Path(paths[0])
         classes, top = _class_folders(root)
