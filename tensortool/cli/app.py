@@ -41,7 +41,7 @@ def _root(version: Annotated[Optional[bool], typer.Option(
     """Turn real data into correctly shaped PyTorch tensors."""
 
 
-app.command("load-image")(load_image)
+app.command("load-image", cls=RayCommand)(load_image)
 app.command("info")(info)
 app.command("stats", cls=RayCommand)(stats)
 app.add_typer(ckpt_app, name="ckpt")

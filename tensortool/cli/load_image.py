@@ -15,6 +15,7 @@ from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, w
 from ..sources.image.decode import DEFAULT_MAX_PIXELS
 from . import render
 from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
+from .ray_option import Ray
 from .shards import FolderOutput, Resume, ShardImages, ShardSize, Shuffle, is_folder, write_shards
 
 
@@ -47,6 +48,7 @@ def load_image(
     shard_images: ShardImages = None,
     shuffle: Shuffle = None,
     resume: Resume = False,
+    ray: Ray = None,
     force: Force = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -56,12 +58,12 @@ def load_image(
     crop_size = sizes(center_crop, square=True, option="--center-crop")
     with render.guard():
         if is_folder(output, shard_size=shard_size, shard_images=shard_images, shuffle=shuffle, resume=resume,
-                     preview=preview):
+                     ray=ray, preview=preview):
             return write_shards(paths, output, mode=mode, layout=layout, dtype=dtype, scale=scale,
                                 normalize=normalize, resize=resize_size, center_crop=crop_size, one_hot=one_hot,
                                 workers=workers, skip_bad=skip_bad, max_pixels=max_pixels, shard_size=shard_size,
                                 shard_images=shard_images, shuffle=shuffle, resume=resume, force=force,
-                                as_json=json_, quiet=quiet)
+                                ray=ray, as_json=json_, quiet=quiet)
         if output is not None:  # fail before any decoding, not after
             check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
         if preview is not None:

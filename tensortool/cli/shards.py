@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,6 +15,7 @@ from rich.markup import escape
 
 from . import render
 from .options import parse_size_option
+from .ray_option import ray_engine
 
 FolderOutput = Annotated[Optional[str], typer.Option(
     "--output", "-o",
@@ -46,14 +48,15 @@ def is_folder(output: str | None, *, preview: Path | None, **shard_options: Any)
 
 
 def write_shards(paths: list[str], output: str, *, shard_size: str | None, shard_images: int | None,
-                 as_json: bool, quiet: bool, **options: Any) -> None:
+                 as_json: bool, quiet: bool, ray: str | None = None, **options: Any) -> None:
     from ..sources.image.shards import DEFAULT_SHARD_BYTES, write_image_shards
 
     shard_bytes = DEFAULT_SHARD_BYTES if shard_size is None else parse_size_option(shard_size, "--shard-size")
     started = time.perf_counter()
-    with render.native_stderr(), render.progress("decoding", quiet) as on_progress:
+    with ray_engine(ray, quiet) as engine, render.native_stderr() if engine is None else nullcontext(), \
+            render.progress("decoding", quiet or engine is not None) as on_progress:
         manifest = write_image_shards(paths, output, shard_bytes=shard_bytes, images_per_shard=shard_images,
-                                      progress=on_progress, **options)
+                                      progress=on_progress, engine=engine, **options)
     folder_report(manifest.to_json(), output, time.perf_counter() - started, as_json, wrote=True)
 
 

@@ -9,6 +9,7 @@ exception, so a bad file is reported the way the local run reports it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -38,7 +39,11 @@ def import_ray() -> Any:
     return ray
 
 
-def _call(fn: Callable[[T], R], task: T) -> R:  # the remote function: one task in a worker
+def _call(fn: Callable[[T], R], task: T, cwd: str) -> R:
+    """One task in a worker. Relative paths mean what they mean to the driver where its working
+    folder exists on this node too (a shared filesystem); a worker runs one task at a time."""
+    if cwd != os.getcwd() and os.path.isdir(cwd):
+        os.chdir(cwd)
     return fn(task)
 
 
@@ -88,7 +93,8 @@ class RayEngine:
         with self._connected(ray):
             remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_call)
             shared_fn = ray.put(fn)  # stored once, not once per task
-            refs = [remote.remote(shared_fn, task) for task in tasks]
+            cwd = os.getcwd()
+            refs = [remote.remote(shared_fn, task, cwd) for task in tasks]
             index = {ref: i for i, ref in enumerate(refs)}
             pending = list(refs)
             try:

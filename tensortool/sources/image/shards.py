@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from ..._version import __version__
+from ...engine import Engine, engine_of
+from ...engine.shards import write_shards_on
 from ...errors import InputError, OptionError
 from ...sharded.manifest import Manifest, ShardRecord
 from ...sharded.writer import ShardFolder, write_tensors
@@ -147,13 +150,14 @@ def summary_info(plan: ImageShardPlan, manifest: Manifest) -> dict[str, Any]:
 def write_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Path, *, force: bool = False,
                        resume: bool = False, workers: int | None = None, progress: Progress | None = None,
                        on_plan: Callable[[ImageShardPlan, ShardFolder], None] | None = None,
-                       **options: Any) -> Manifest:
+                       engine: str | Engine | None = None, **options: Any) -> Manifest:
     """Load images into a folder of .safetensors shards plus ``manifest.json``.
 
     Takes :func:`load_images`' options (``mode``, ``layout``, ``dtype``, ``resize``...) and
     :func:`plan_image_shards`' (``shard_bytes``, ``images_per_shard``, ``shuffle``). Run again
     with the same options, it checks the finished shards and writes only the rest; other options
-    are refused, ``force`` starts afresh. Returns the manifest.
+    are refused, ``force`` starts afresh. ``engine="ray"`` (or a ``RayEngine``) writes the shards
+    as tasks on a Ray cluster, one shard per task, byte for byte the same. Returns the manifest.
 
     >>> m = write_image_shards("train/", "shards/", resize=[224], center_crop=[224], dtype="uint8")  # doctest: +SKIP
     >>> m.count, len(m.shards)  # doctest: +SKIP
@@ -166,6 +170,13 @@ def write_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | P
         on_plan(plan, shards)
     total = sum(len(t.files) for t in plan.tasks)
     done = sum(len(t.files) for t in plan.tasks if shards.done(t.name))
+    runner = engine_of(engine)
+    if runner is not None:
+        todo = [t for t in plan.tasks if not shards.done(t.name)]
+        write_shards_on(runner, partial(write_image_shard, workers=1), todo, add=shards.add,
+                        sizes=[len(t.files) for t in todo], labels=[str(Path(t.folder) / t.name) for t in todo],
+                        progress=progress, done=done, total=total)
+        return shards.finish(summary_info(plan, shards.manifest))
     for task in plan.tasks:
         if shards.done(task.name):
             continue
