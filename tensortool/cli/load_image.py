@@ -14,7 +14,8 @@ from ..sources.image.load import load_images
 from ..tensorfile import check_npy_tensors, check_output, check_tensor_output, write_bundle
 from ..sources.image.decode import DEFAULT_MAX_PIXELS
 from . import render
-from .options import CenterCrop, Force, Json, MaxPixels, Mode, Output, Quiet, Resize, SkipBad, Workers, sizes
+from .options import CenterCrop, Force, Json, MaxPixels, Mode, Quiet, Resize, SkipBad, Workers, sizes
+from .shards import FolderOutput, Resume, ShardImages, ShardSize, Shuffle, is_folder, write_shards
 
 
 def load_image(
@@ -41,7 +42,11 @@ def load_image(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG contact sheet of the batch (first 64 images).")] = None,
-    output: Output = None,
+    output: FolderOutput = None,
+    shard_size: ShardSize = None,
+    shard_images: ShardImages = None,
+    shuffle: Shuffle = None,
+    resume: Resume = False,
     force: Force = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -50,6 +55,13 @@ def load_image(
     resize_size = sizes(resize, square=False, option="--resize")
     crop_size = sizes(center_crop, square=True, option="--center-crop")
     with render.guard():
+        if is_folder(output, shard_size=shard_size, shard_images=shard_images, shuffle=shuffle, resume=resume,
+                     preview=preview):
+            return write_shards(paths, output, mode=mode, layout=layout, dtype=dtype, scale=scale,
+                                normalize=normalize, resize=resize_size, center_crop=crop_size, one_hot=one_hot,
+                                workers=workers, skip_bad=skip_bad, max_pixels=max_pixels, shard_size=shard_size,
+                                shard_images=shard_images, shuffle=shuffle, resume=resume, force=force,
+                                as_json=json_, quiet=quiet)
         if output is not None:  # fail before any decoding, not after
             check_tensor_output(output, force=force, inputs=paths, dtypes=[DTYPES[dtype]])
         if preview is not None:

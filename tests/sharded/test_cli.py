@@ -1,0 +1,60 @@
+"""load-image -o DIR/ and info DIR through the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import torch
+from typer.testing import CliRunner
+
+from tensortool.cli.app import app
+
+from .helpers import make_tree, read_folder, reference
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_load_image_into_a_folder_and_info(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    result = run("load-image", root, "-o", f"{tmp_path / 'out'}/", "--dtype", "uint8", "--shard-images", "4",
+                 "--shuffle", "1", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["count"] == 15 and len(doc["shards"]) == 4 and doc["options"]["shuffle"] == 1
+    images, labels = read_folder(tmp_path / "out")
+    _, ref_images, ref_labels = reference(root)
+    import numpy as np
+    order = np.random.default_rng(1).permutation(15)
+    assert torch.equal(images, ref_images[order]) and torch.equal(labels, ref_labels[order])
+    info = run("info", tmp_path / "out", "--json")
+    assert info.exit_code == 0 and json.loads(info.stdout)["shards"] == doc["shards"]
+    text = run("info", tmp_path / "out")
+    assert "15 in 4 shard(s)" in text.stdout and "complete" in text.stdout
+
+
+def test_shard_size_and_refusals(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    ok = run("load-image", root, "-o", tmp_path / "out", "--dtype", "uint8", "--shard-size", "5KB")
+    assert ok.exit_code == 0, ok.output
+    assert [s["count"] for s in json.loads((tmp_path / "out" / "manifest.json").read_text())["shards"]] == [5, 5, 5]
+    other = run("load-image", root, "-o", tmp_path / "out", "--dtype", "float32", "--shard-size", "5KB")
+    assert other.exit_code == 1 and "other options (dtype" in other.output
+    forced = run("load-image", root, "-o", tmp_path / "out", "--shard-size", "5KB", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert run("load-image", root, "-o", tmp_path / "x.pt", "--shuffle", "1").exit_code == 2
+    assert run("load-image", root, "-o", tmp_path / "y/", "--shard-size", "5").exit_code == 2
+    resume = run("load-image", root, "-o", tmp_path / "z/", "--resume")
+    assert resume.exit_code == 1 and "no manifest.json to resume" in resume.output
+
+
+def test_entry_point(tmp_path):
+    root = make_tree(tmp_path / "tree", per_class=1)
+    done = subprocess.run([sys.executable, "-m", "tensortool", "load-image", str(root), "-o", f"{tmp_path}/out/",
+                           "-q"], capture_output=True, text=True)
+    assert done.returncode == 0 and "3 in 1 shard(s)" in done.stdout, done.stderr
