@@ -12,7 +12,8 @@ from ..sources.dicom.load import VOLUME_DTYPES, VOLUME_LAYOUTS, SeriesChoiceErro
 from ..tensorfile import check_output, check_tensor_output, write_bundle
 from ..sources.dicom.preview import write_volume_preview
 from . import render
-from .options import Force, Json, Output, Quiet, SkipBad, Workers
+from .dicom_export import EachSeries, NameTemplate, SeriesOutput, check_each_series, export_each_series
+from .options import Force, Json, Quiet, SkipBad, Workers
 
 
 def load_dicom_command(
@@ -45,7 +46,9 @@ def load_dicom_command(
     workers: Workers = None,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG of three orthogonal mid-slices (window applied) to check orientation.")] = None,
-    output: Output = None,
+    output: SeriesOutput = None,
+    each_series: EachSeries = False,
+    name_template: NameTemplate = None,
     force: Force = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -53,6 +56,13 @@ def load_dicom_command(
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
     with render.guard():
         started = time.perf_counter()
+        check_each_series(each_series, output=output, name_template=name_template, list_=list_, series=series,
+                          all_series=all_series, preview=preview)
+        if each_series:
+            return export_each_series(paths, output, name_template=name_template, order=order, dtype=dtype, raw=raw,
+                                      window=window, layout=layout, strict=strict, skip_bad=skip_bad,
+                                      split_duplicates=split_duplicates, workers=workers, force=force,
+                                      as_json=json_, quiet=quiet)
         if list_:
             rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
             render.dicom_series_table(rows, as_json=json_, seconds=time.perf_counter() - started)

@@ -31,6 +31,14 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def flag_of(name: str, value: str | None) -> str:
+    """How the command line names a library parameter: ``--name`` or ``--name VALUE``."""
+    flag = "--" + name.replace("_", "-")
+    if value is None or value == "True":
+        return flag
+    return f"--no-{name.replace('_', '-')}" if value == "False" else f"{flag} {value}"
+
+
 @contextmanager
 def guard() -> Iterator[None]:
     """Known errors → one red line on stderr and exit 1; a bad option value (UsageError) → Click's
@@ -45,11 +53,11 @@ def guard() -> Iterator[None]:
     except UsageError as exc:
         if debug:
             raise
-        raise typer.BadParameter(str(exc)) from None  # Click prints the usage line and exits 2
+        raise typer.BadParameter(exc.render(flag_of)) from None  # Click prints the usage line and exits 2
     except TensortoolError as exc:
         if debug:
             raise
-        stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+        stderr.print(f"[bold red]error:[/] {escape(exc.render(flag_of))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         stderr.print("[bold red]interrupted[/]")
