@@ -47,7 +47,7 @@ app.command("stats", cls=RayCommand)(stats)
 app.add_typer(ckpt_app, name="ckpt")
 app.command("load-csv")(load_csv)
 app.command("load-text")(load_text)
-app.command("load-dicom")(load_dicom_command)
+app.command("load-dicom", cls=RayCommand)(load_dicom_command)
 app.command("bench")(bench)
 
 

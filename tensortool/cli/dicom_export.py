@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from . import render
+from .ray_option import ray_engine
 
 SeriesOutput = Annotated[Optional[str], typer.Option(
     "--output", "-o",
@@ -31,9 +32,11 @@ NameTemplate = Annotated[Optional[str], typer.Option("--name-template",
 def check_each_series(each_series: bool, *, output: str | None, name_template: str | None, **single: Any) -> None:
     """--each-series needs -o DIR/ and excludes the options of a single output."""
     if not each_series:
-        if name_template is not None:
-            raise typer.BadParameter("--name-template needs --each-series", param_hint="--name-template")
+        if name_template is not None or single.pop("ray", None) is not None:
+            flag = "--name-template" if name_template is not None else "--ray"
+            raise typer.BadParameter(f"{flag} needs --each-series", param_hint=flag)
         return
+    single.pop("ray", None)
     if output is None:
         raise typer.BadParameter("--each-series needs a folder output, such as -o volumes/", param_hint="--each-series")
     given = [name for name, value in single.items() if value not in (None, False)]
@@ -43,13 +46,16 @@ def check_each_series(each_series: bool, *, output: str | None, name_template: s
 
 
 def export_each_series(paths: list[str], output: str, *, name_template: str | None, as_json: bool, quiet: bool,
-                       **options: Any) -> None:
+                       ray: str | None = None, **options: Any) -> None:
     """Run the tree export and print its summary; exit 1 when a series failed or a file was unreadable."""
     from ..sources.dicom.export import convert_dicom_tree
     from ..sources.dicom.naming import DEFAULT_NAME_TEMPLATE
 
     started = time.perf_counter()
-    with render.progress("converting series", quiet, unit="series") as on_progress:
+    with ray_engine(ray, quiet) as engine, \
+            render.progress("converting series", quiet or engine is not None, unit="series") as on_progress:
+        if engine is not None:
+            options["engine"] = engine
         result = convert_dicom_tree(paths, output, name_template=name_template or DEFAULT_NAME_TEMPLATE,
                                     progress=on_progress, **options)
     seconds = time.perf_counter() - started

@@ -14,6 +14,7 @@ from ..sources.dicom.preview import write_volume_preview
 from . import render
 from .dicom_export import EachSeries, NameTemplate, SeriesOutput, check_each_series, export_each_series
 from .options import Force, Json, Quiet, SkipBad, Workers
+from .ray_option import Ray
 
 
 def load_dicom_command(
@@ -49,6 +50,7 @@ def load_dicom_command(
     output: SeriesOutput = None,
     each_series: EachSeries = False,
     name_template: NameTemplate = None,
+    ray: Ray = None,
     force: Force = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -57,12 +59,12 @@ def load_dicom_command(
     with render.guard():
         started = time.perf_counter()
         check_each_series(each_series, output=output, name_template=name_template, list_=list_, series=series,
-                          all_series=all_series, preview=preview)
+                          all_series=all_series, preview=preview, ray=ray)
         if each_series:
             return export_each_series(paths, output, name_template=name_template, order=order, dtype=dtype, raw=raw,
                                       window=window, layout=layout, strict=strict, skip_bad=skip_bad,
                                       split_duplicates=split_duplicates, workers=workers, force=force,
-                                      as_json=json_, quiet=quiet)
+                                      ray=ray, as_json=json_, quiet=quiet)
         if list_:
             rows = list_dicom_series(paths, workers=workers, skip_bad=skip_bad)
             render.dicom_series_table(rows, as_json=json_, seconds=time.perf_counter() - started)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from ...engine import Engine, engine_of
 from ...errors import OptionError, TensortoolError
 from ...sharded.manifest import ShardRecord
 from ...sharded.writer import ShardFolder, is_intact, write_tensors
@@ -24,7 +25,7 @@ from .load import _bundle, check_volume_options, load_series, scan_series
 from .naming import DEFAULT_NAME_TEMPLATE, check_template, check_unique, series_name, uid_hash
 
 KIND = "dicom-series"
-ENGINES = ("threads", "processes")
+ENGINES = ("threads", "processes", "ray")
 Progress = Callable[[int, int], None]
 
 
@@ -136,7 +137,7 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
                        name_template: str = DEFAULT_NAME_TEMPLATE, order: str = "position", dtype: str | None = None,
                        raw: bool = False, window: str | tuple[float, float] | None = None, layout: str = "ncdhw",
                        strict: bool = False, skip_bad: bool = False, split_duplicates: bool = False,
-                       workers: int | None = None, engine: str = "processes", force: bool = False,
+                       workers: int | None = None, engine: str | Engine = "processes", force: bool = False,
                        progress: Progress | None = None) -> ExportResult:
     """Convert every volume series under ``tree`` into its own .safetensors file in ``out_dir``.
 
@@ -145,14 +146,16 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
     lists every series (converted, failed with its error, or skipped as a localizer), the
     options and the tensortool version. Run again with the same options, finished files are
     checked and kept; other options are refused; ``force`` starts afresh. ``workers`` series
-    are converted at once (default: the cores, up to 4), in processes or threads (``engine``).
+    are converted at once (default: the cores, up to 4), in processes or threads (``engine``);
+    ``engine="ray"`` (or a ``RayEngine``) converts one series per task on a Ray cluster instead,
+    writing the same bytes.
 
     >>> result = convert_dicom_tree("export/", "volumes/")  # doctest: +SKIP
     >>> [(s["file"], s["shape"]) for s in result.series if s["status"] == "converted"]  # doctest: +SKIP
     [('CT_0002_5d41402abc.safetensors', [1, 1, 120, 512, 512])]
     """
     check_template(name_template)
-    if engine not in ENGINES:
+    if isinstance(engine, str) and engine not in ENGINES:
         raise OptionError(f"unknown engine {engine!r}", param="engine", allowed=ENGINES)
     win = check_volume_options(order=order, dtype=dtype, raw=raw, window=window, layout=layout,
                                split_duplicates=split_duplicates)
@@ -175,7 +178,7 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
 
 
 def _run(folder: ShardFolder, tasks: list[SeriesTask], localizers: list[dict[str, Any]], scan: dict[str, Any], *,
-         skip_bad: bool, workers: int, engine: str, progress: Progress | None) -> ExportResult:
+         skip_bad: bool, workers: int, engine: str | Engine, progress: Progress | None) -> ExportResult:
     """Convert the tasks not finished yet, saving the manifest after each one."""
     old = {e.get("file"): e for e in folder.manifest.info.get("series", []) if e.get("status") == "converted"}
     entries = {e["index"]: e for e in localizers}
@@ -191,8 +194,9 @@ def _run(folder: ShardFolder, tasks: list[SeriesTask], localizers: list[dict[str
 
     save()
     folder.save()
-    failed, errors, done = [], {}, len(tasks) - len(todo)
-    for result in _results(todo, workers, engine):
+    failed, errors, done = [], {}, [len(tasks) - len(todo)]
+
+    def take(result: dict[str, Any]) -> None:
         record = result.pop("record", None)
         raw_error = result.pop("raw_error", None)
         entries[result["index"]] = result
@@ -203,9 +207,17 @@ def _run(folder: ShardFolder, tasks: list[SeriesTask], localizers: list[dict[str
             failed.append(result)
             errors[result["index"]] = _error(raw_error)
             folder.save()
-        done += 1
+        done[0] += 1
         if progress:
-            progress(done, len(tasks))
+            progress(done[0], len(tasks))
+
+    cluster = engine_of(engine) if not isinstance(engine, str) or engine == "ray" else None
+    if cluster is not None:  # one series per task; results arrive as tasks finish
+        cluster.run(convert_series, todo, sizes=[len(t.series.slices) for t in todo],
+                    on_done=lambda _, result: take(result), labels=[str(Path(t.folder) / t.name) for t in todo])
+    else:
+        for result in _results(todo, workers, engine):
+            take(result)
     manifest = folder.finish(info).to_json()
     failed.sort(key=lambda e: e["index"])
     return ExportResult(str(folder.path), manifest, info["series"], len(todo) - len(failed),
