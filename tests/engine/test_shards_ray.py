@@ -4,7 +4,10 @@ manifest as the local run; after a killed worker too; resumes; a bad file is one
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+from functools import partial
 
 import pytest
 import torch
@@ -14,6 +17,7 @@ from tests.engine.test_engines import KillOnce
 from tests.sharded.helpers import folder_bytes, make_tree, read_folder, reference
 from tensortool import InputError
 from tensortool.cli.app import app
+from tensortool.engine import RayEngine
 from tensortool.sources.image.shards import write_image_shards
 
 runner = CliRunner()
@@ -46,6 +50,39 @@ def test_a_killed_worker_leaves_the_same_shards(ray_cluster, tree, local_out, tm
                        engine=KillOnce(tmp_path / "killed"))
     assert (tmp_path / "killed").exists()
     assert folder_bytes(tmp_path / "out") == folder_bytes(local_out)
+
+
+def kill_mid_write(fn, marker: str, task):
+    """The first time only: the shard's bytes start to go out, then the worker is killed."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        from tensortool.sharded import writer
+        from tensortool.sources.image import shards
+
+        def half_then_die(path, tensors, meta):
+            def write(fh):
+                fh.write(b"\0" * 1000)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return writer.write_file(path, write)
+
+        shards.write_tensors = half_then_die  # this worker process dies with the change
+    return fn(task)
+
+
+class KillMidWrite(RayEngine):
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = str(marker)
+
+    def run(self, fn, tasks, **kwargs):
+        return super().run(partial(kill_mid_write, fn, self.marker), tasks, **kwargs)
+
+
+def test_a_worker_killed_mid_write_leaves_no_partial_file(ray_cluster, tree, local_out, tmp_path):
+    write_image_shards(tree, tmp_path / "out", dtype="uint8", images_per_shard=4, shuffle=7, one_hot=True,
+                       engine=KillMidWrite(tmp_path / "killed"))
+    assert (tmp_path / "killed").exists()
+    assert folder_bytes(tmp_path / "out") == folder_bytes(local_out)  # no temporary file left either
 
 
 def test_ray_resumes_what_is_missing(ray_cluster, tree, local_out, tmp_path):

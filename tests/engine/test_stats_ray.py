@@ -131,3 +131,13 @@ def test_tensor_files_are_refused_on_ray(tmp_path):
     torch.save({"x": torch.ones(2, 3)}, tmp_path / "t.pt")
     with pytest.raises(OptionError, match="engine"):
         dataset_stats(tmp_path / "t.pt", engine="ray")
+
+
+def test_tar_shard_inputs_on_ray(ray_cluster, small_tasks, tmp_path):
+    import tarfile
+
+    with tarfile.open(tmp_path / "photos.tar", "w") as tar:
+        for path in sorted(PHOTOS.rglob("*.jpg")):
+            tar.add(path, arcname=path.name)
+    local = dataset_stats(tmp_path / "photos.tar").to_json()
+    assert dataset_stats(tmp_path / "photos.tar", engine="ray").to_json() == local and local["count"] == 9
