@@ -19,6 +19,7 @@ from ..engine.ray import is_address
 from . import render
 
 LOCAL = "local"
+SHOW_AFTER_S = 1.0  # no bar for a run that ends sooner
 
 Ray = Annotated[Optional[str], typer.Option(
     "--ray", metavar="[ADDRESS]",
@@ -80,7 +81,7 @@ def _task_progress(quiet: bool) -> Iterator[object | None]:
     started = time.perf_counter()
 
     def show(p: TaskProgress) -> None:
-        if not bar.live.is_started and time.perf_counter() - started > 1.0:
+        if not bar.live.is_started and time.perf_counter() - started >= SHOW_AFTER_S:
             bar.start()
         bar.update(task, completed=p.done, total=p.total, rate=f"{p.items_per_second:,.0f}")
 

@@ -141,3 +141,20 @@ def test_tar_shard_inputs_on_ray(ray_cluster, small_tasks, tmp_path):
             tar.add(path, arcname=path.name)
     local = dataset_stats(tmp_path / "photos.tar").to_json()
     assert dataset_stats(tmp_path / "photos.tar", engine="ray").to_json() == local and local["count"] == 9
+
+
+def test_the_task_bar_shows_tasks_and_files_per_second(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from tensortool.cli import ray_option, render
+
+    out = io.StringIO()
+    monkeypatch.setattr(render, "stderr", Console(file=out, force_terminal=True, width=100))
+    monkeypatch.setattr(ray_option, "SHOW_AFTER_S", 0.0)
+    with ray_option._task_progress(quiet=False) as show:
+        show(TaskProgress(3, 16, 384, 2000, 0.5))
+    assert "tasks" in out.getvalue() and "3/16" in out.getvalue() and "768 files/s" in out.getvalue()
+    with ray_option._task_progress(quiet=True) as show:
+        assert show is None
