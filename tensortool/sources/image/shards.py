@@ -23,7 +23,7 @@ from ...sharded.manifest import Manifest, ShardRecord
 from ...sharded.writer import ShardFolder, write_tensors
 from ...shaping import DTYPES, one_hot as make_one_hot
 from .decode import DEFAULT_MAX_PIXELS
-from .files import find_images
+from .files import find_images, names_of
 from .load import ImageOptions, Progress, load_images, read_image
 
 DEFAULT_SHARD_BYTES = 256 * 10**6
@@ -96,7 +96,8 @@ def plan_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Pa
     per_image = int(np.prod(sample)) * DTYPES[dtype].itemsize + (8 if found.labels is not None else 0)
     per_shard = images_per_shard or max(1, shard_bytes // per_image)
     order = np.arange(len(found.files)) if shuffle is None else np.random.default_rng(shuffle).permutation(len(found.files))
-    files = [found.files[i] for i in order]
+    names = names_of(found.files)  # strings (or tar members), not a million Path objects
+    files = [names[i] for i in order]
     labels = None if found.labels is None else [found.labels[i] for i in order]
     options = {"mode": mode, "layout": layout, "dtype": dtype, "scale": scale, "normalize": normalize,
                "resize": list(resize) if resize else None, "center_crop": list(center_crop) if center_crop else None,
