@@ -86,6 +86,16 @@ def test_corrupt_file_keeps_finished_shards_then_resumes(tmp_path):
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
 
 
+def test_failed_run_goes_on_with_skip_bad(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    (root / "cow" / "001.png").write_bytes(b"broken")
+    write_image_shards(root, tmp_path / "clean", dtype="uint8", images_per_shard=4, skip_bad=True)
+    with pytest.raises(InputError):
+        write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4)
+    write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4, skip_bad=True)
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
+
+
 def test_skip_bad_lists_the_file_and_reason(tmp_path):
     root = make_tree(tmp_path / "tree")
     (root / "bee" / "002.png").write_bytes(b"not an image at all")

@@ -125,8 +125,10 @@ def find_images(paths: Sequence[str | Path]) -> ImageSet:
     """
     if not paths:
         raise InputError("no input paths given")
+    if isinstance(paths, PathList):
+        return ImageSet(paths)  # files already found (one shard's share of a run)
     if all(isinstance(p, TarMember) for p in paths):
-        return ImageSet(list(paths))  # members already found (one shard's share of a run)
+        return ImageSet(list(paths))
     paths = [q for p in paths for q in (expand_braces(str(p)) if has_braces(str(p)) and not os.path.exists(p) else [p])]
     tars = [str(p) for p in paths if is_tar(str(p))]
     if tars:

@@ -23,7 +23,8 @@ from ...sharded.manifest import Manifest, ShardRecord
 from ...sharded.writer import ShardFolder, write_tensors
 from ...shaping import DTYPES, one_hot as make_one_hot
 from .decode import DEFAULT_MAX_PIXELS
-from .files import find_images, names_of
+from .files import PathList, find_images, names_of
+from .tar import TarMember
 from .load import ImageOptions, Progress, load_images, read_image
 
 DEFAULT_SHARD_BYTES = 256 * 10**6
@@ -107,10 +108,13 @@ def plan_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Pa
                             None if labels is None else tuple(labels[at:at + per_shard]), sample, options, class_count)
              for k, at in enumerate(range(0, len(files), per_shard))]
     listing = hashlib.sha256("\n".join(map(str, files)).encode("utf-8", "surrogateescape")).hexdigest()
-    kept = {**options, "one_hot": one_hot, "images_per_shard": per_shard, "shuffle": shuffle,
+    # skip_bad is left out: the shards a failed run finished hold no bad file, so a run that
+    # goes on skipping them writes what a skipping run would have.
+    kept = {**{k: v for k, v in options.items() if k != "skip_bad"}, "one_hot": one_hot, "images_per_shard": per_shard, "shuffle": shuffle,
             "inputs": [str(p) for p in paths], "files": len(files), "files_sha256": listing}
     info = {"layout": layout, "dtype": dtype, "mode": mode, "sample_shape": list(sample),
-            "class_names": found.class_names, "warnings": list(found.warnings)}
+            "class_names": found.class_names, "skip_bad": skip_bad,
+            "warnings": list(found.warnings)}
     return ImageShardPlan(tasks, kept, info)
 
 
@@ -118,7 +122,8 @@ def write_image_shard(task: ImageShardTask, progress: Progress | None = None,
                       workers: int | None = None) -> ShardRecord:
     """Decode one task's images and write its shard file atomically; the same task always gives
     the same bytes. Holds ``images`` (and ``labels``, ``labels_onehot``) and the per-shard meta."""
-    bundle = load_images(list(task.files), workers=workers, progress=progress, **task.options)
+    found = list(task.files) if isinstance(task.files[0], TarMember) else PathList(list(task.files))
+    bundle = load_images(found, workers=workers, progress=progress, **task.options)
     images = bundle["images"]
     if tuple(images.shape[1:]) != task.sample_shape:
         raise InputError(f"this image is {tuple(images.shape[1:])} in the batch, but the first image of the "
