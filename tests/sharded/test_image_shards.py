@@ -35,8 +35,17 @@ def test_shards_hold_the_images_labels_and_meta(tmp_path):
     assert doc["tensortool_version"] and doc["options"]["images_per_shard"] == 4
     with safe_open(str(tmp_path / "out" / "shard-00001.safetensors"), "pt") as fh:
         meta = json.loads(fh.metadata()["tensortool"])
-    assert meta["shard"] == 1 and meta["files"] == files[4:8]
+    assert meta["shard"] == 1 and meta["files"] == files[4:8] and meta["class_names"] == ["ant", "bee", "cow"]
     assert manifest.count == 15
+
+
+def test_one_hot_labels(tmp_path):
+    from safetensors.torch import load_file
+
+    root = make_tree(tmp_path / "tree", per_class=2)
+    write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4, one_hot=True)
+    part = load_file(str(tmp_path / "out" / "shard-00001.safetensors"))
+    assert torch.equal(part["labels_onehot"], torch.nn.functional.one_hot(reference(root)[2][4:], 3).float())
 
 
 def test_shard_size_in_bytes(tmp_path):

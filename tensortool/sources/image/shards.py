@@ -40,7 +40,8 @@ class ImageShardTask:
     labels: tuple[int, ...] | None
     sample_shape: tuple[int, ...]
     options: dict[str, Any] = field(default_factory=dict)  # load_images' keyword arguments
-    class_count: int | None = None  # with one-hot labels
+    class_names: tuple[str, ...] | None = None
+    one_hot: bool = False
 
     @property
     def name(self) -> str:
@@ -103,9 +104,9 @@ def plan_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Pa
     options = {"mode": mode, "layout": layout, "dtype": dtype, "scale": scale, "normalize": normalize,
                "resize": list(resize) if resize else None, "center_crop": list(center_crop) if center_crop else None,
                "skip_bad": skip_bad, "max_pixels": max_pixels}
-    class_count = len(found.class_names) if one_hot and found.class_names else None
+    class_names = tuple(found.class_names) if found.class_names else None
     tasks = [ImageShardTask(str(folder), k, tuple(files[at:at + per_shard]),
-                            None if labels is None else tuple(labels[at:at + per_shard]), sample, options, class_count)
+                            None if labels is None else tuple(labels[at:at + per_shard]), sample, options, class_names, one_hot)
              for k, at in enumerate(range(0, len(files), per_shard))]
     listing = hashlib.sha256("\n".join(map(str, files)).encode("utf-8", "surrogateescape")).hexdigest()
     # skip_bad is left out: the shards a failed run finished hold no bad file, so a run that
@@ -135,8 +136,9 @@ def write_image_shard(task: ImageShardTask, progress: Progress | None = None,
         kept = set(bundle.meta["files"])
         labels = torch.tensor([lab for f, lab in zip(task.files, task.labels) if str(f) in kept], dtype=torch.int64)
         tensors["labels"] = labels
-        if task.class_count:
-            tensors["labels_onehot"] = make_one_hot(labels, task.class_count)
+        meta["class_names"] = list(task.class_names or ())
+        if task.one_hot:
+            tensors["labels_onehot"] = make_one_hot(labels, len(task.class_names or ()))
     size, sha = write_tensors(Path(task.folder) / task.name, tensors, meta)
     return ShardRecord(task.name, task.index, len(images), size, sha, list(bundle.meta.get("skipped", [])))
 
