@@ -47,7 +47,7 @@ def test_shard_size_and_refusals(tmp_path):
     assert other.exit_code == 1 and "other options (dtype" in other.output
     forced = run("load-image", root, "-o", tmp_path / "out", "--shard-size", "5KB", "--force")
     assert forced.exit_code == 0, forced.output
-    assert run("load-image", root, "-o", tmp_path / "x.pt", "--shuffle", "1").exit_code == 2
+    assert run("load-image", root, "-o", tmp_path / "x.pt", "--shuffle", "0").exit_code == 2
     assert run("load-image", root, "-o", tmp_path / "y/", "--shard-size", "5").exit_code == 2
     resume = run("load-image", root, "-o", tmp_path / "z/", "--resume")
     assert resume.exit_code == 1 and "no manifest.json to resume" in resume.output
