@@ -187,3 +187,19 @@ def test_full_disk_then_resume(tmp_path):
     assert not [n for n in os.listdir(tmp_path / "out") if n.endswith(".tmp")]
     write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=3)
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
+
+
+def test_tasks_pickle_and_a_driver_gets_the_same_folder(tmp_path):
+    import pickle
+
+    from tensortool.sharded.writer import ShardFolder
+    from tensortool.sources.image.shards import summary_info, write_image_shard
+
+    root = make_tree(tmp_path / "tree")
+    write_image_shards(root, tmp_path / "clean", dtype="uint8", images_per_shard=4, shuffle=5)
+    plan = plan_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4, shuffle=5)
+    folder = ShardFolder(tmp_path / "out", kind="images", options=plan.options, planned=len(plan.tasks))
+    for task in reversed(plan.tasks):  # any order, anywhere
+        folder.add(write_image_shard(pickle.loads(pickle.dumps(task))))
+    folder.finish(summary_info(plan, folder.manifest))
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
