@@ -12,7 +12,7 @@ with the number of images.
 
     python benchmarks/bench_shards.py                       # 2,000 and 50,000 images
     python benchmarks/bench_shards.py --small 500 --large 5000 --runs 3
-    python benchmarks/bench_shards.py --discovery 1000000   # find_images on a tree of empty files
+    python benchmarks/bench_shards.py --discovery 1000000 --against ../main   # find_images, 10^6 empty files
 """
 
 from __future__ import annotations
@@ -107,22 +107,31 @@ def measure(method: str, tree: Path, scratch: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def discovery(count: int, scratch: Path) -> None:
-    """What finding ``count`` files costs before the first decode, and the memory it holds."""
+def discovery(count: int, scratch: Path, against: list[str], runs: int) -> None:
+    """What finding ``count`` files costs before the first decode, and the memory it holds; with
+    ``against``, the same for other checkouts (say, the code before this change), alternating."""
     root = scratch / "million"
     for c in range(count // 1000):
         folder = root / f"class{c:04d}"
         folder.mkdir(parents=True)
         for i in range(1000):
             os.close(os.open(folder / f"img{i:06d}.jpg", os.O_CREAT | os.O_WRONLY, 0o644))
-    code = ("import json, sys, time; sys.path[:0] = [sys.argv[2], sys.argv[2] + '/..']; import torch; "
+    code = ("import json, sys, time; sys.path[:0] = [sys.argv[2], sys.argv[3]]; import torch; "
             "from tensortool.sources.image.files import find_images; from bench_load_image import peak_rss_mib; "
             "base = peak_rss_mib(); t = time.perf_counter(); n = len(find_images([sys.argv[1]]).files); "
             "print(json.dumps({'seconds': time.perf_counter() - t, 'files': n, 'mib': peak_rss_mib() - base}))")
-    runs = [json.loads(subprocess.run([sys.executable, "-c", code, str(root), str(Path(__file__).parent)],
-                                      capture_output=True, text=True, check=True).stdout) for _ in range(3)]
-    print(f"find_images on {runs[0]['files']:,} files: median {statistics.median(r['seconds'] for r in runs):.2f} s, "
-          f"{statistics.median(r['mib'] for r in runs):.0f} MiB held")
+    here = Path(__file__).resolve().parent
+    checkouts = [str(here.parent)] + against
+    rows: dict[str, list[dict]] = {c: [] for c in checkouts}
+    for _ in range(runs):
+        for checkout in checkouts:
+            done = subprocess.run([sys.executable, "-c", code, str(root), checkout, str(here)],
+                                  capture_output=True, text=True, check=True)
+            rows[checkout].append(json.loads(done.stdout))
+    for checkout, got in rows.items():
+        print(f"find_images on {got[0]['files']:,} files ({checkout}): median "
+              f"{statistics.median(r['seconds'] for r in got):.2f} s, "
+              f"{statistics.median(r['mib'] for r in got):.0f} MiB held, {runs} runs")
 
 
 def report(name: str, rows: list[dict]) -> dict:
@@ -142,6 +151,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--large-runs", type=int, default=1)
     parser.add_argument("--discovery", type=int, default=0, help="only time file discovery on this many files")
+    parser.add_argument("--against", nargs="*", default=[], help="with --discovery: other checkouts to time too")
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], Path(args.child[1]), Path(args.child[2]))
@@ -154,7 +164,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_shards_") as tmp:
         scratch = Path(tmp)
         if args.discovery:
-            return discovery(args.discovery, scratch)
+            return discovery(args.discovery, scratch, args.against, args.runs)
         small, large = scratch / "small", scratch / "large"
         make_tree(small, args.small)
         rows: dict[str, list[dict]] = {m: [] for m in methods}

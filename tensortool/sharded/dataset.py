@@ -54,11 +54,17 @@ class ShardDataset(torch.utils.data.Dataset):
     def _shard(self, index: int) -> dict[str, torch.Tensor]:
         tensors = self._open.get(index)
         if tensors is None:
-            from ..checkpoint.safetensors_file import Mapped, read_header
+            from safetensors import SafetensorError, safe_open
+
+            from ..checkpoint.safetensors_file import read_header
 
             path = self.folder / self.manifest.shards[index].name
-            mapped = Mapped(read_header(path))
-            tensors = {name: mapped.tensor(name) for name in mapped.header.entries}
+            read_header(path)  # tensortool's full validation first: the file may come from anywhere
+            try:  # safe_open maps the file: its tensors are views of the mapping, read when touched
+                with safe_open(str(path), framework="pt") as fh:
+                    tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+            except (SafetensorError, OSError) as exc:
+                raise InputError(f"cannot read this shard: {exc}", path) from None
             count = self.manifest.shards[index].count
             if any(len(t) != count for t in tensors.values() if t.dim()):
                 raise InputError(f"this shard does not hold the {count} samples the manifest says", path)
