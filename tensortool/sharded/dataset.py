@@ -19,7 +19,8 @@ class ShardDataset(torch.utils.data.Dataset):
     Each shard is mapped into memory when first touched (in each process: the dataset pickles
     without its mappings, so ``DataLoader(num_workers>0)`` works), and a sample is a view of the
     mapping, not a copy. An item is ``images[i]``, or ``(images[i], labels[i])`` when the shards
-    hold labels. ``meta`` is the manifest as a dict; ``manifest`` the parsed one.
+    hold labels; shards without ``images`` give a dict of every tensor's row i. ``meta`` is the
+    manifest as a dict, ``manifest`` the parsed one.
 
     >>> ds = open_shards("shards/")  # doctest: +SKIP
     >>> image, label = ds[12345]; ds.meta["class_names"][label]  # doctest: +SKIP
@@ -79,6 +80,8 @@ class ShardDataset(torch.utils.data.Dataset):
         shard = bisect.bisect_right(self.starts, index) - 1
         tensors = self._shard(shard)
         offset = index - self.starts[shard]
+        if "images" not in tensors:  # shards of another kind: every tensor's row
+            return {name: t[offset] for name, t in tensors.items()}
         if "labels" in tensors:
             return tensors["images"][offset], tensors["labels"][offset]
         return tensors["images"][offset]
