@@ -38,7 +38,7 @@ def is_folder(output: str | None, *, preview: Path | None, **shard_options: Any)
     """Whether ``output`` names a shard folder; shard options need one, a preview needs a file."""
     folder = output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir()
                                      or not Path(output).suffix)
-    given = [name for name, value in shard_options.items() if value not in (None, False)]
+    given = [name for name, value in shard_options.items() if value is not None and value is not False]
     if given and not folder:
         flag = "--" + given[0].replace("_", "-")
         raise typer.BadParameter(f"{flag} needs a folder output, such as -o shards/", param_hint=flag)

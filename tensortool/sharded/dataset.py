@@ -19,7 +19,8 @@ class ShardDataset(torch.utils.data.Dataset):
     Each shard is mapped into memory when first touched (in each process: the dataset pickles
     without its mappings, so ``DataLoader(num_workers>0)`` works), and a sample is a view of the
     mapping, not a copy. An item is ``images[i]``, or ``(images[i], labels[i])`` when the shards
-    hold labels. ``meta`` is the manifest as a dict; ``manifest`` the parsed one.
+    hold labels; shards without ``images`` give a dict of every tensor's row i. ``meta`` is the
+    manifest as a dict, ``manifest`` the parsed one.
 
     >>> ds = open_shards("shards/")  # doctest: +SKIP
     >>> image, label = ds[12345]; ds.meta["class_names"][label]  # doctest: +SKIP
@@ -54,11 +55,17 @@ class ShardDataset(torch.utils.data.Dataset):
     def _shard(self, index: int) -> dict[str, torch.Tensor]:
         tensors = self._open.get(index)
         if tensors is None:
-            from ..checkpoint.safetensors_file import Mapped, read_header
+            from safetensors import SafetensorError, safe_open
+
+            from ..checkpoint.safetensors_file import read_header
 
             path = self.folder / self.manifest.shards[index].name
-            mapped = Mapped(read_header(path))
-            tensors = {name: mapped.tensor(name) for name in mapped.header.entries}
+            read_header(path)  # tensortool's full validation first: the file may come from anywhere
+            try:  # safe_open maps the file: its tensors are views of the mapping, read when touched
+                with safe_open(str(path), framework="pt") as fh:
+                    tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+            except (SafetensorError, OSError) as exc:
+                raise InputError(f"cannot read this shard: {exc}", path) from None
             count = self.manifest.shards[index].count
             if any(len(t) != count for t in tensors.values() if t.dim()):
                 raise InputError(f"this shard does not hold the {count} samples the manifest says", path)
@@ -73,6 +80,8 @@ class ShardDataset(torch.utils.data.Dataset):
         shard = bisect.bisect_right(self.starts, index) - 1
         tensors = self._shard(shard)
         offset = index - self.starts[shard]
+        if "images" not in tensors:  # shards of another kind: every tensor's row
+            return {name: t[offset] for name, t in tensors.items()}
         if "labels" in tensors:
             return tensors["images"][offset], tensors["labels"][offset]
         return tensors["images"][offset]

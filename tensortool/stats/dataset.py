@@ -22,7 +22,7 @@ from ..engine import Engine, engine_of
 from ..errors import InputError, OptionError, UsageError
 from ..moments import IntegerSums, Moments, PixelSums
 from ..sources.image.load import DEFAULT_MAX_PIXELS, ImageOptions, Progress, iter_images
-from ..sources.image.files import find_images
+from ..sources.image.files import find_images, names_of
 from ..tensorfile import read_bundle
 
 TENSOR_SUFFIXES = (".pt", ".pth", ".safetensors", ".npy", ".npz")
@@ -245,7 +245,7 @@ class _ThreadSums:
         # Only large JPEGs' pixels are flushed from the CPU caches once summed (see _pixelsums.c):
         # it halves what the sums cost them (38 -> 17 µs per 256x256 RGB image, one worker); for
         # PNGs it would add 1-2%.
-        self._evict = [str(f).lower().endswith(_JPEG) for f in files]
+        self._evict = [str(f).lower().endswith(_JPEG) for f in names_of(files)]
         self._lock = threading.Lock()
         self._local = threading.local()
         self._per_thread: list[dict[tuple[torch.dtype, int], PixelSums]] = []

@@ -47,7 +47,7 @@ def test_shard_size_and_refusals(tmp_path):
     assert other.exit_code == 1 and "other options (dtype" in other.output
     forced = run("load-image", root, "-o", tmp_path / "out", "--shard-size", "5KB", "--force")
     assert forced.exit_code == 0, forced.output
-    assert run("load-image", root, "-o", tmp_path / "x.pt", "--shuffle", "1").exit_code == 2
+    assert run("load-image", root, "-o", tmp_path / "x.pt", "--shuffle", "0").exit_code == 2
     assert run("load-image", root, "-o", tmp_path / "y/", "--shard-size", "5").exit_code == 2
     resume = run("load-image", root, "-o", tmp_path / "z/", "--resume")
     assert resume.exit_code == 1 and "no manifest.json to resume" in resume.output
@@ -58,3 +58,26 @@ def test_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-m", "tensortool", "load-image", str(root), "-o", f"{tmp_path}/out/",
                            "-q"], capture_output=True, text=True)
     assert done.returncode == 0 and "3 in 1 shard(s)" in done.stdout, done.stderr
+
+
+def test_full_disk_one_line_error_then_resume(tmp_path):
+    import resource
+
+    root = make_tree(tmp_path / "tree", per_class=8, size=(8, 8))
+    out = f"{tmp_path}/out/"
+    command = [sys.executable, "-m", "tensortool", "load-image", str(root), "-o", out, "--dtype", "uint8",
+               "--shard-images", "3", "-q"]
+    from tensortool.sources.image.shards import write_image_shards
+
+    write_image_shards(root, tmp_path / "clean", dtype="uint8", images_per_shard=3)
+    # RLIMIT_FSIZE limits each file: every shard fits, the manifest outgrows it part way.
+    limit = max(p.stat().st_size for p in (tmp_path / "clean").glob("shard-*")) + 1
+    assert (tmp_path / "clean" / "manifest.json").stat().st_size > limit
+    done = subprocess.run(command, capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert done.returncode == 1 and "File too large" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0 and "24 in 8 shard(s)" in again.stdout, again.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == \
+        {p.name: p.read_bytes() for p in (tmp_path / "clean").iterdir()}

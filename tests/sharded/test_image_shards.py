@@ -35,8 +35,17 @@ def test_shards_hold_the_images_labels_and_meta(tmp_path):
     assert doc["tensortool_version"] and doc["options"]["images_per_shard"] == 4
     with safe_open(str(tmp_path / "out" / "shard-00001.safetensors"), "pt") as fh:
         meta = json.loads(fh.metadata()["tensortool"])
-    assert meta["shard"] == 1 and meta["files"] == files[4:8]
+    assert meta["shard"] == 1 and meta["files"] == files[4:8] and meta["class_names"] == ["ant", "bee", "cow"]
     assert manifest.count == 15
+
+
+def test_one_hot_labels(tmp_path):
+    from safetensors.torch import load_file
+
+    root = make_tree(tmp_path / "tree", per_class=2)
+    write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4, one_hot=True)
+    part = load_file(str(tmp_path / "out" / "shard-00001.safetensors"))
+    assert torch.equal(part["labels_onehot"], torch.nn.functional.one_hot(reference(root)[2][4:], 3).float())
 
 
 def test_shard_size_in_bytes(tmp_path):
@@ -83,6 +92,16 @@ def test_corrupt_file_keeps_finished_shards_then_resumes(tmp_path):
     assert len(read_manifest(tmp_path / "out").shards) == 2
     (root / "cow" / "001.png").write_bytes(good)
     write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4)
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
+
+
+def test_failed_run_goes_on_with_skip_bad(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    (root / "cow" / "001.png").write_bytes(b"broken")
+    write_image_shards(root, tmp_path / "clean", dtype="uint8", images_per_shard=4, skip_bad=True)
+    with pytest.raises(InputError):
+        write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4)
+    write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4, skip_bad=True)
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
 
 
@@ -167,4 +186,20 @@ def test_full_disk_then_resume(tmp_path):
     assert 0 < len(manifest.shards) < 8 and not manifest.complete
     assert not [n for n in os.listdir(tmp_path / "out") if n.endswith(".tmp")]
     write_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=3)
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
+
+
+def test_tasks_pickle_and_a_driver_gets_the_same_folder(tmp_path):
+    import pickle
+
+    from tensortool.sharded.writer import ShardFolder
+    from tensortool.sources.image.shards import summary_info, write_image_shard
+
+    root = make_tree(tmp_path / "tree")
+    write_image_shards(root, tmp_path / "clean", dtype="uint8", images_per_shard=4, shuffle=5)
+    plan = plan_image_shards(root, tmp_path / "out", dtype="uint8", images_per_shard=4, shuffle=5)
+    folder = ShardFolder(tmp_path / "out", kind="images", options=plan.options, planned=len(plan.tasks))
+    for task in reversed(plan.tasks):  # any order, anywhere
+        folder.add(write_image_shard(pickle.loads(pickle.dumps(task))))
+    folder.finish(summary_info(plan, folder.manifest))
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")

@@ -96,3 +96,15 @@ def test_full_disk_is_a_clear_error(tmp_path):
                           text=True, preexec_fn=limit, cwd=os.getcwd())
     assert "File too large" in done.stdout and "run the same command again" in done.stdout, done.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_open_shards_of_another_kind_gives_rows_as_dicts(tmp_path):
+    from tensortool.sharded.dataset import open_shards
+
+    out = tmp_path / "out"
+    folder = ShardFolder(out, kind="test", options={}, planned=2)
+    folder.add(_record(out, 0, [[1.0, 2.0], [3.0, 4.0]]))
+    folder.add(_record(out, 1, [[5.0, 6.0]]))
+    folder.finish({})
+    ds = open_shards(out)
+    assert len(ds) == 3 and torch.equal(ds[2]["x"], torch.tensor([5.0, 6.0])) and ds[1]["x"][0] == 3.0

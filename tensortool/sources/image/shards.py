@@ -26,7 +26,8 @@ from ...sharded.manifest import Manifest, ShardRecord
 from ...sharded.writer import ShardFolder, write_tensors
 from ...shaping import DTYPES, one_hot as make_one_hot
 from .decode import DEFAULT_MAX_PIXELS
-from .files import find_images
+from .files import PathList, find_images, names_of
+from .tar import TarMember
 from .load import ImageOptions, Progress, load_images, read_image
 
 DEFAULT_SHARD_BYTES = 256 * 10**6
@@ -42,7 +43,8 @@ class ImageShardTask:
     labels: tuple[int, ...] | None
     sample_shape: tuple[int, ...]
     options: dict[str, Any] = field(default_factory=dict)  # load_images' keyword arguments
-    class_count: int | None = None  # with one-hot labels
+    class_names: tuple[str, ...] | None = None
+    one_hot: bool = False
 
     @property
     def name(self) -> str:
@@ -99,20 +101,24 @@ def plan_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Pa
     per_image = int(np.prod(sample)) * DTYPES[dtype].itemsize + (8 if found.labels is not None else 0)
     per_shard = images_per_shard or max(1, shard_bytes // per_image)
     order = np.arange(len(found.files)) if shuffle is None else np.random.default_rng(shuffle).permutation(len(found.files))
-    files = [found.files[i] for i in order]
+    names = names_of(found.files)  # strings (or tar members), not a million Path objects
+    files = [names[i] for i in order]
     labels = None if found.labels is None else [found.labels[i] for i in order]
     options = {"mode": mode, "layout": layout, "dtype": dtype, "scale": scale, "normalize": normalize,
                "resize": list(resize) if resize else None, "center_crop": list(center_crop) if center_crop else None,
                "skip_bad": skip_bad, "max_pixels": max_pixels}
-    class_count = len(found.class_names) if one_hot and found.class_names else None
+    class_names = tuple(found.class_names) if found.class_names else None
     tasks = [ImageShardTask(str(folder), k, tuple(files[at:at + per_shard]),
-                            None if labels is None else tuple(labels[at:at + per_shard]), sample, options, class_count)
+                            None if labels is None else tuple(labels[at:at + per_shard]), sample, options, class_names, one_hot)
              for k, at in enumerate(range(0, len(files), per_shard))]
     listing = hashlib.sha256("\n".join(map(str, files)).encode("utf-8", "surrogateescape")).hexdigest()
-    kept = {**options, "one_hot": one_hot, "images_per_shard": per_shard, "shuffle": shuffle,
+    # skip_bad is left out: the shards a failed run finished hold no bad file, so a run that
+    # goes on skipping them writes what a skipping run would have.
+    kept = {**{k: v for k, v in options.items() if k != "skip_bad"}, "one_hot": one_hot, "images_per_shard": per_shard, "shuffle": shuffle,
             "inputs": [str(p) for p in paths], "files": len(files), "files_sha256": listing}
     info = {"layout": layout, "dtype": dtype, "mode": mode, "sample_shape": list(sample),
-            "class_names": found.class_names, "warnings": list(found.warnings)}
+            "class_names": found.class_names, "skip_bad": skip_bad,
+            "warnings": list(found.warnings)}
     return ImageShardPlan(tasks, kept, info)
 
 
@@ -120,7 +126,8 @@ def write_image_shard(task: ImageShardTask, progress: Progress | None = None,
                       workers: int | None = None) -> ShardRecord:
     """Decode one task's images and write its shard file atomically; the same task always gives
     the same bytes. Holds ``images`` (and ``labels``, ``labels_onehot``) and the per-shard meta."""
-    bundle = load_images(list(task.files), workers=workers, progress=progress, **task.options)
+    found = list(task.files) if isinstance(task.files[0], TarMember) else PathList(list(task.files))
+    bundle = load_images(found, workers=workers, progress=progress, **task.options)
     images = bundle["images"]
     if tuple(images.shape[1:]) != task.sample_shape:
         raise InputError(f"this image is {tuple(images.shape[1:])} in the batch, but the first image of the "
@@ -132,8 +139,9 @@ def write_image_shard(task: ImageShardTask, progress: Progress | None = None,
         kept = set(bundle.meta["files"])
         labels = torch.tensor([lab for f, lab in zip(task.files, task.labels) if str(f) in kept], dtype=torch.int64)
         tensors["labels"] = labels
-        if task.class_count:
-            tensors["labels_onehot"] = make_one_hot(labels, task.class_count)
+        meta["class_names"] = list(task.class_names or ())
+        if task.one_hot:
+            tensors["labels_onehot"] = make_one_hot(labels, len(task.class_names or ()))
     size, sha = write_tensors(Path(task.folder) / task.name, tensors, meta)
     return ShardRecord(task.name, task.index, len(images), size, sha, list(bundle.meta.get("skipped", [])))
 
