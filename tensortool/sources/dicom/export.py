@@ -121,7 +121,8 @@ def _results(tasks: list[SeriesTask], workers: int, engine: str) -> Iterator[dic
     if workers <= 1 or len(tasks) <= 1:
         yield from map(convert_series, tasks)
         return
-    pool: Executor = ThreadPoolExecutor(workers) if engine == "threads" else ProcessPoolExecutor(workers)
+    pool: Executor = (ThreadPoolExecutor(workers) if engine == "threads"
+                      else ProcessPoolExecutor(workers, initializer=_one_thread))
     with pool:
         futures = [pool.submit(convert_series, t) for t in tasks]
         try:
@@ -130,6 +131,14 @@ def _results(tasks: list[SeriesTask], workers: int, engine: str) -> Iterator[dic
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _one_thread() -> None:
+    """A worker process converts one series at a time with one torch thread: the parallelism is the
+    series, and a forked child must not use the intra-op pool its parent may have started."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
