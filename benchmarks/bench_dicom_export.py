@@ -10,11 +10,11 @@ ratios are printed.
 - dcm2niix:   dcm2niix -z n -b n -f %s_%j -o OUT TREE   (uncompressed NIfTI, no sidecars)
 - tensortool-cli:    python -m tensortool load-dicom TREE --each-series -o OUT -q --workers N
                      (wall time, with starting Python and importing torch)
-- library-processes: convert_dicom_tree(TREE, OUT, workers=N), timed after the imports: series in
-                     processes (the default)
-- library-threads:   the same with engine="threads"
+- library-threads:   convert_dicom_tree(TREE, OUT, workers=N), timed after the imports: series in
+                     threads (the default)
+- library-processes: the same with engine="processes"
 - library-1-worker:  the same with one worker (series one after another, in the calling process)
-- library-raw:       processes, raw=True: the stored int16 values, as dcm2niix writes them (half the
+- library-raw:       threads, raw=True: the stored int16 values, as dcm2niix writes them (half the
                      bytes of float32)
 
 The outputs differ in format: dcm2niix writes NIfTI (the stored integers plus scl_slope/inter,
@@ -56,10 +56,10 @@ def commands(tree: Path, out: Path, workers: int) -> dict[str, list[str]]:
         "dcm2niix": [dcm2niix, "-z", "n", "-b", "n", "-f", "%s_%j", "-o", str(out), str(tree)],
         "tensortool-cli": [sys.executable, "-m", "tensortool", "load-dicom", str(tree), "--each-series",
                            "-o", str(out), "-q", "--workers", str(workers)],
-        "library-processes": child + [str(workers), "--child", "processes"],
         "library-threads": child + [str(workers), "--child", "threads"],
-        "library-1-worker": child + ["1", "--child", "processes"],
-        "library-raw": child + [str(workers), "--child", "processes", "--raw"],
+        "library-processes": child + [str(workers), "--child", "processes"],
+        "library-1-worker": child + ["1", "--child", "threads"],
+        "library-raw": child + [str(workers), "--child", "threads", "--raw"],
     }
 
 
