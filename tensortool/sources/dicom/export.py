@@ -175,13 +175,23 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
     series, scan = scan_series(tree, None, True)
     tasks, localizers = plan_export(series, out_dir, name_template, options)
     kept = {"name_template": name_template, **{k: v for k, v in options.items() if k not in ("workers", "progress")},
-            "inputs": [str(p) for p in ([tree] if isinstance(tree, (str, os.PathLike)) else tree)]}
-    by_name = {t.name: t for t in tasks}
+            "inputs": [str(Path(p)) for p in ([tree] if isinstance(tree, (str, os.PathLike)) else tree)]}
     folder = ShardFolder(out_dir, kind=KIND, options=kept, force=force, planned=len(tasks),
-                         verify=lambda path, r: r.name in by_name and r.meta.get("listing_sha256") == by_name[
-                             r.name].listing and is_intact(path, r))
+                         verify=_still_valid({t.name: t for t in tasks}))
     return _run(folder, tasks, localizers, scan, skip_bad=skip_bad, workers=workers, engine=engine,
                 progress=progress)
+
+
+def _still_valid(by_name: dict[str, SeriesTask]) -> Callable[[Path, ShardRecord], bool]:
+    """Whether a finished file can be kept: a planned series of the same files at the same index
+    (the index is in the file's metadata), and the file intact (size and SHA-256)."""
+
+    def check(folder: Path, record: ShardRecord) -> bool:
+        task = by_name.get(record.name)
+        return (task is not None and task.series.index == record.index
+                and record.meta.get("listing_sha256") == task.listing and is_intact(folder, record))
+
+    return check
 
 
 def _run(folder: ShardFolder, tasks: list[SeriesTask], localizers: list[dict[str, Any]], scan: dict[str, Any], *,

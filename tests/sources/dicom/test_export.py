@@ -228,3 +228,18 @@ def test_a_file_with_a_bad_header_is_listed_and_fails_the_run_unless_skip_bad(tm
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["unreadable_files"][0]["file"] == str(bad)
     result = convert_dicom_tree(tmp_path / "tree", tmp_path / "b", workers=1, skip_bad=True)
     assert result.ok and result.converted == 2
+
+
+def test_a_series_added_to_the_tree_is_converted_and_the_rest_match_a_clean_run(tmp_path):
+    write_export_tree(tmp_path / "tree", series=2, broken=False, localizer=False, seed=1, study_uid="1.2.3",
+                      first_number=5)
+    first = convert_dicom_tree(tmp_path / "tree", tmp_path / "out", workers=1)
+    # a series that sorts first shifts the others' index (kept in each file's metadata)
+    write_export_tree(tmp_path / "tree" / "earlier", series=1, broken=False, localizer=False, seed=7,
+                      study_uid="1.2.3", first_number=1)
+    again = convert_dicom_tree(tmp_path / "tree", tmp_path / "out", workers=1)
+    assert [e["series_number"] for e in again.series if e["status"] == "converted"] == [1, 5, 6]
+    assert first.series[0]["index"] == 0 and again.series[0]["series_number"] == 1
+    convert_dicom_tree(tmp_path / "tree", tmp_path / "clean", workers=1)
+    assert again.ok and again.converted + again.resumed == 3
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
