@@ -31,6 +31,7 @@ _EXPORTS = {
     ".stats.dataset": ("DatasetStats", "dataset_stats", "merge_stats"),
     ".tensorfile": ("read_bundle", "write_bundle"),
     ".sources.dicom.preview": ("write_volume_preview",),
+    ".sources.dicom.export": ("ExportResult", "convert_dicom_tree"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .stats.dataset import DatasetStats, dataset_stats, merge_stats
     from .tensorfile import read_bundle, write_bundle
     from .sources.dicom.preview import write_volume_preview
+    from .sources.dicom.export import ExportResult, convert_dicom_tree
 
 
 def __getattr__(name: str):
@@ -78,6 +80,7 @@ __all__ = [
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
+    "ExportResult", "convert_dicom_tree",
     "BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench",
     "EngineError", "LocalEngine", "RayEngine", "TaskProgress",
     "ImageShardTask", "plan_image_shards", "write_image_shard", "write_image_shards",

@@ -230,17 +230,18 @@ class Tree:
 
 
 def write_export_tree(root: str | Path, *, series: int = 3, depth: int = 6, rows: int = 24, cols: int = 20,
-                      localizer: bool = True, broken: bool = True, seed: int = 0) -> Tree:
+                      localizer: bool = True, broken: bool = True, seed: int = 0, study_uid: str | None = None,
+                      first_number: int = 1) -> Tree:
     """Folders as a PACS export lays them out (study/series/files): ``series`` good volumes (CT and MR
-    in turn, series numbers 1, 2, ...), a LOCALIZER sharing the first one's UID, and a series whose
+    in turn, series numbers ``first_number``, +1, ...), a LOCALIZER sharing the first one's UID, and a series whose
     slices repeat positions unevenly (it cannot be stacked, so it fails)."""
     root = Path(root)
-    study = generate_uid()
+    study = study_uid or generate_uid()
     good = {}
     for k in range(series):
         modality = "CT" if k % 2 == 0 else "MR"
         w = write_series(root / "study" / f"s{k + 1:03d}", phantom(depth, rows, cols, seed=seed + k), modality=modality,
-                         series_number=k + 1, study_uid=study, seed=seed + k, intercepts=-1024.0 if k % 2 == 0 else 0.0,
+                         series_number=first_number + k, study_uid=study, seed=seed + k, intercepts=-1024.0 if k % 2 == 0 else 0.0,
                          slopes=1.0 if k % 2 == 0 else 0.5)
         good[w.series_uid] = w
     scout = write_localizer(root / "study" / "s001", next(iter(good)), study) if localizer and good else None

@@ -22,7 +22,7 @@ SeriesOutput = Annotated[Optional[str], typer.Option(
 EachSeries = Annotated[bool, typer.Option("--each-series",
     help="Convert every volume series under the inputs into its own .safetensors file in the folder -o DIR/, "
          "with a manifest.json; run again to resume. Localizers are skipped; a series that fails is "
-         "recorded and the others go on (exit status 1 at the end).")]
+         "recorded and the others go on (exit status 1 at the end). --workers: series converted at once.")]
 NameTemplate = Annotated[Optional[str], typer.Option("--name-template",
     help="With --each-series: file names from the fields {modality}, {series_number}, {uid_hash} "
          "(a hash of the SeriesInstanceUID) and {index} "
@@ -37,7 +37,7 @@ def check_each_series(each_series: bool, *, output: str | None, name_template: s
             raise typer.BadParameter(f"{flag} needs --each-series", param_hint=flag)
         return
     single.pop("ray", None)
-    if output is None:
+    if output is None or Path(output).suffix.lower() in (".pt", ".pth", ".safetensors", ".npy", ".npz"):
         raise typer.BadParameter("--each-series needs a folder output, such as -o volumes/", param_hint="--each-series")
     given = [name for name, value in single.items() if value not in (None, False)]
     if given:

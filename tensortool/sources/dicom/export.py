@@ -122,7 +122,8 @@ def _results(tasks: list[SeriesTask], workers: int, engine: str) -> Iterator[dic
     if workers <= 1 or len(tasks) <= 1:
         yield from map(convert_series, tasks)
         return
-    pool: Executor = ThreadPoolExecutor(workers) if engine == "threads" else ProcessPoolExecutor(workers)
+    pool: Executor = (ThreadPoolExecutor(workers) if engine == "threads"
+                      else ProcessPoolExecutor(workers, initializer=_one_thread))
     with pool:
         futures = [pool.submit(convert_series, t) for t in tasks]
         try:
@@ -133,11 +134,19 @@ def _results(tasks: list[SeriesTask], workers: int, engine: str) -> Iterator[dic
                 future.cancel()
 
 
+def _one_thread() -> None:
+    """A worker process converts one series at a time with one torch thread: the parallelism is the
+    series, and a forked child must not use the intra-op pool its parent may have started."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
                        name_template: str = DEFAULT_NAME_TEMPLATE, order: str = "position", dtype: str | None = None,
                        raw: bool = False, window: str | tuple[float, float] | None = None, layout: str = "ncdhw",
                        strict: bool = False, skip_bad: bool = False, split_duplicates: bool = False,
-                       workers: int | None = None, engine: str | Engine = "processes", force: bool = False,
+                       workers: int | None = None, engine: str | Engine = "threads", force: bool = False,
                        progress: Progress | None = None) -> ExportResult:
     """Convert every volume series under ``tree`` into its own .safetensors file in ``out_dir``.
 
@@ -146,7 +155,8 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
     lists every series (converted, failed with its error, or skipped as a localizer), the
     options and the tensortool version. Run again with the same options, finished files are
     checked and kept; other options are refused; ``force`` starts afresh. ``workers`` series
-    are converted at once (default: the cores, up to 4), in processes or threads (``engine``);
+    are converted at once (default: the cores, up to 4), in threads (``engine="threads"``, the
+    default: measured faster here, see benchmarks/bench_dicom_export.py) or processes;
     ``engine="ray"`` (or a ``RayEngine``) converts one series per task on a Ray cluster instead,
     writing the same bytes.
 
@@ -168,13 +178,23 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
     series, scan = scan_series(tree, None, True)
     tasks, localizers = plan_export(series, out_dir, name_template, options)
     kept = {"name_template": name_template, **{k: v for k, v in options.items() if k not in ("workers", "progress")},
-            "inputs": [str(p) for p in ([tree] if isinstance(tree, (str, os.PathLike)) else tree)]}
-    by_name = {t.name: t for t in tasks}
+            "inputs": [str(Path(p)) for p in ([tree] if isinstance(tree, (str, os.PathLike)) else tree)]}
     folder = ShardFolder(out_dir, kind=KIND, options=kept, force=force, planned=len(tasks),
-                         verify=lambda path, r: r.name in by_name and r.meta.get("listing_sha256") == by_name[
-                             r.name].listing and is_intact(path, r))
+                         verify=_still_valid({t.name: t for t in tasks}))
     return _run(folder, tasks, localizers, scan, skip_bad=skip_bad, workers=workers, engine=engine,
                 progress=progress)
+
+
+def _still_valid(by_name: dict[str, SeriesTask]) -> Callable[[Path, ShardRecord], bool]:
+    """Whether a finished file can be kept: a planned series of the same files at the same index
+    (the index is in the file's metadata), and the file intact (size and SHA-256)."""
+
+    def check(folder: Path, record: ShardRecord) -> bool:
+        task = by_name.get(record.name)
+        return (task is not None and task.series.index == record.index
+                and record.meta.get("listing_sha256") == task.listing and is_intact(folder, record))
+
+    return check
 
 
 def _run(folder: ShardFolder, tasks: list[SeriesTask], localizers: list[dict[str, Any]], scan: dict[str, Any], *,

@@ -163,6 +163,14 @@ def test_cli_without_failures_exits_0(tmp_path):
     assert len(list((tmp_path / "out").glob("*.safetensors"))) == 2
 
 
+def test_cli_each_series_needs_a_folder(tree, tmp_path):
+    root, _ = tree
+    for out in ([], ["-o", tmp_path / "x.safetensors"]):
+        r = cli(root, "--each-series", *out)
+        assert r.exit_code == 2 and "folder output" in r.stderr
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 @pytest.mark.parametrize("args, flag", [(["--series", "0"], "--series"), (["--preview", "x.png"], "--preview"),
                                         (["--name-template", "{uid_hash}.safetensors"], "--name-template"),
                                         (["--name-template", "{patient}.safetensors", "--each-series"],
@@ -202,8 +210,36 @@ def test_resume_after_kill_is_byte_identical(tmp_path):
             break
     assert killed_mid_run
     partial = json.loads(manifest.read_text())
-    assert not partial["complete"] and 1 <= len(partial["shards"]) < 10
+    assert not partial["complete"] and 1 <= len(partial["shards"]) <= 10
     time.sleep(0.5)  # workers of the killed run notice their parent is gone
     again = subprocess.run(command + ["-o", str(tmp_path / "killed")], cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 1 and f"{len(partial['shards'])} kept from an earlier run" in again.stdout
     assert folder_bytes(tmp_path / "killed") == folder_bytes(tmp_path / "clean")
+
+
+def test_a_file_with_a_bad_header_is_listed_and_fails_the_run_unless_skip_bad(tmp_path):
+    written = write_export_tree(tmp_path / "tree", series=2, broken=False)
+    bad = tmp_path / "tree" / "study" / "odd.dcm"
+    ds = pydicom.dcmread(next(iter(written.good.values())).files[0])
+    ds.Rows = 60000  # more pixels than the file holds
+    ds.save_as(bad)
+    result = convert_dicom_tree(tmp_path / "tree", tmp_path / "a", workers=1)
+    assert result.converted == 2 and [u["file"] for u in result.unreadable] == [str(bad)] and not result.ok
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["unreadable_files"][0]["file"] == str(bad)
+    result = convert_dicom_tree(tmp_path / "tree", tmp_path / "b", workers=1, skip_bad=True)
+    assert result.ok and result.converted == 2
+
+
+def test_a_series_added_to_the_tree_is_converted_and_the_rest_match_a_clean_run(tmp_path):
+    write_export_tree(tmp_path / "tree", series=2, broken=False, localizer=False, seed=1, study_uid="1.2.3",
+                      first_number=5)
+    first = convert_dicom_tree(tmp_path / "tree", tmp_path / "out", workers=1)
+    # a series that sorts first shifts the others' index (kept in each file's metadata)
+    write_export_tree(tmp_path / "tree" / "earlier", series=1, broken=False, localizer=False, seed=7,
+                      study_uid="1.2.3", first_number=1)
+    again = convert_dicom_tree(tmp_path / "tree", tmp_path / "out", workers=1)
+    assert [e["series_number"] for e in again.series if e["status"] == "converted"] == [1, 5, 6]
+    assert first.series[0]["index"] == 0 and again.series[0]["series_number"] == 1
+    convert_dicom_tree(tmp_path / "tree", tmp_path / "clean", workers=1)
+    assert again.ok and again.converted + again.resumed == 3
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
