@@ -26,7 +26,7 @@ with atheris.instrument_imports(include=["tensortool"]):
     import pydicom
 
     from tensortool.errors import TensortoolError
-    from tensortool.sources.dicom import raw as dicom_raw, series as dicom_series
+    from tensortool.sources.dicom import raw as dicom_raw, scan as dicom_series
     from tensortool.sources.dicom.load import list_dicom_series, load_dicom
 
 warnings.simplefilter("ignore")  # pydicom warns about every odd value

@@ -15,8 +15,13 @@ _EXPORTS = {
     ".bench.run": ("BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench"),
     ".bundle": ("Bundle", "summarize", "tensor_summary"),
     ".checkpoint": ("CheckpointInfo", "ConvertResult", "convert_checkpoint", "inspect_checkpoint"),
+    ".engine": ("EngineError", "LocalEngine", "RayEngine", "TaskProgress"),
     ".errors": ("InputError", "OptionError", "OutputError", "TensortoolError", "UsageError"),
     ".sources.image.preview": ("write_preview",),
+    ".sources.image.shards": ("ImageShardTask", "plan_image_shards", "write_image_shard", "write_image_shards"),
+    ".sharded.dataset": ("ShardDataset", "open_shards"),
+    ".sharded.manifest": ("Manifest", "ShardRecord", "read_manifest"),
+    ".sharded.writer": ("ShardFolder",),
     ".shaping": ("Normalization", "parse_normalization"),
     ".sources.dicom.load": ("WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom"),
     ".sources.image.load": ("ImageOptions", "load_images", "read_image"),
@@ -27,6 +32,7 @@ _EXPORTS = {
     ".stats.files": ("merge_stats", "read_stats", "write_stats"),
     ".tensorfile": ("read_bundle", "write_bundle"),
     ".sources.dicom.preview": ("write_volume_preview",),
+    ".sources.dicom.export": ("ExportResult", "convert_dicom_tree"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -34,8 +40,13 @@ if TYPE_CHECKING:
     from .bench.run import BenchResult, CaseResult, Timing, TransferResult, run_bench
     from .bundle import Bundle, summarize, tensor_summary
     from .checkpoint import CheckpointInfo, ConvertResult, convert_checkpoint, inspect_checkpoint
+    from .engine import EngineError, LocalEngine, RayEngine, TaskProgress
     from .errors import InputError, OptionError, OutputError, TensortoolError, UsageError
     from .sources.image.preview import write_preview
+    from .sources.image.shards import ImageShardTask, plan_image_shards, write_image_shard, write_image_shards
+    from .sharded.dataset import ShardDataset, open_shards
+    from .sharded.manifest import Manifest, ShardRecord, read_manifest
+    from .sharded.writer import ShardFolder
     from .shaping import Normalization, parse_normalization
     from .sources.dicom.load import WINDOW_PRESETS, SeriesChoiceError, list_dicom_series, load_dicom
     from .sources.image.load import ImageOptions, load_images, read_image
@@ -46,6 +57,7 @@ if TYPE_CHECKING:
     from .stats.files import merge_stats, read_stats, write_stats
     from .tensorfile import read_bundle, write_bundle
     from .sources.dicom.preview import write_volume_preview
+    from .sources.dicom.export import ExportResult, convert_dicom_tree
 
 
 def __getattr__(name: str):
@@ -71,5 +83,9 @@ __all__ = [
     "read_image", "summarize", "tensor_summary", "write_bundle", "write_preview",
     "load_csv", "load_text", "read_state", "write_state", "read_vocab", "write_vocab",
     "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series", "load_dicom", "write_volume_preview",
+    "ExportResult", "convert_dicom_tree",
     "BenchResult", "CaseResult", "Timing", "TransferResult", "run_bench",
+    "EngineError", "LocalEngine", "RayEngine", "TaskProgress",
+    "ImageShardTask", "plan_image_shards", "write_image_shard", "write_image_shards",
+    "ShardDataset", "open_shards", "Manifest", "ShardRecord", "read_manifest", "ShardFolder",
 ]

@@ -218,3 +218,35 @@ def write_multiframe(path: str | Path, stored: np.ndarray, *, spacing_mm: tuple[
 
 def read_back(path: str | Path) -> Dataset:
     return pydicom.dcmread(path)
+
+
+@dataclass
+class Tree:
+    """A synthetic export tree: volume series (by SeriesInstanceUID), a localizer file and a broken series."""
+
+    good: dict[str, Written]
+    localizer: Path | None
+    broken: Written | None
+
+
+def write_export_tree(root: str | Path, *, series: int = 3, depth: int = 6, rows: int = 24, cols: int = 20,
+                      localizer: bool = True, broken: bool = True, seed: int = 0, study_uid: str | None = None,
+                      first_number: int = 1) -> Tree:
+    """Folders as a PACS export lays them out (study/series/files): ``series`` good volumes (CT and MR
+    in turn, series numbers ``first_number``, +1, ...), a LOCALIZER sharing the first one's UID, and a series whose
+    slices repeat positions unevenly (it cannot be stacked, so it fails)."""
+    root = Path(root)
+    study = study_uid or generate_uid()
+    good = {}
+    for k in range(series):
+        modality = "CT" if k % 2 == 0 else "MR"
+        w = write_series(root / "study" / f"s{k + 1:03d}", phantom(depth, rows, cols, seed=seed + k), modality=modality,
+                         series_number=first_number + k, study_uid=study, seed=seed + k, intercepts=-1024.0 if k % 2 == 0 else 0.0,
+                         slopes=1.0 if k % 2 == 0 else 0.5)
+        good[w.series_uid] = w
+    scout = write_localizer(root / "study" / "s001", next(iter(good)), study) if localizer and good else None
+    bad = None
+    if broken:
+        bad = write_series(root / "study" / "s999", phantom(4, rows, cols, seed=seed + 99), series_number=999,
+                           study_uid=study, positions=[0.0, 0.0, 0.0, 2.5], seed=seed + 99)
+    return Tree(good, scout, bad)

@@ -20,6 +20,7 @@ from .load_csv import load_csv
 from .load_dicom import load_dicom_command
 from .load_image import load_image
 from .load_text import load_text
+from .ray_option import RayCommand
 from .stats import app as stats_app
 
 
@@ -65,13 +66,13 @@ def _root(version: Annotated[Optional[bool], typer.Option(
     """Turn real data into correctly shaped PyTorch tensors."""
 
 
-app.command("load-image", cls=Command)(load_image)
+app.command("load-image", cls=RayCommand)(load_image)
 app.command("info", cls=Command)(info)
 app.add_typer(stats_app, name="stats")
 app.add_typer(ckpt_app, name="ckpt")
 app.command("load-csv", cls=Command)(load_csv)
 app.command("load-text", cls=Command)(load_text)
-app.command("load-dicom", cls=Command)(load_dicom_command)
+app.command("load-dicom", cls=RayCommand)(load_dicom_command)
 app.command("bench", cls=Command)(bench)
 
 

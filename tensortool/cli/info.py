@@ -12,7 +12,7 @@ from .options import Json
 
 
 def info(
-    path: Annotated[Path, typer.Argument(help="A .pt/.pth, .safetensors, .npy or .npz file.",
+    path: Annotated[Path, typer.Argument(help="A .pt/.pth, .safetensors, .npy or .npz file, or a shard folder.",
                                          show_default=False)],
     json_: Json = False,
 ) -> None:
@@ -22,6 +22,11 @@ def info(
     from .output import bundle_doc, emit
 
     started = time.perf_counter()
+    if path.is_dir():
+        from ..sharded.dataset import shards_summary
+        from .shards import folder_report
+
+        return folder_report(shards_summary(path), path, time.perf_counter() - started, json_, wrote=False)
     bundle = read_bundle(path)
     doc = bundle_doc(bundle, output=None, seconds=time.perf_counter() - started, source=str(path))
     emit(doc, lambda doc: tables.bundle(doc, stored=True), as_json=json_)

@@ -9,11 +9,13 @@ from typing import Annotated, Any, Literal, Optional
 import typer
 
 from ..sources.dicom.constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS
+from .dicom_export import EachSeries, NameTemplate, SeriesOutput, check_each_series, export_each_series
 from .loading import SideFile, load_and_emit
 from .options import SkipBad, Workers, output_options
+from .ray_option import Ray
 
 
-@output_options("output", "force", "json_", "quiet")
+@output_options("output", "force", "json_", "quiet", output=SeriesOutput)
 def load_dicom_command(
     paths: Annotated[list[str], typer.Argument(
         help="A folder (searched recursively; non-DICOM files and DICOMDIR ignored), DICOM files, "
@@ -44,6 +46,9 @@ def load_dicom_command(
     workers: Workers = None,
     preview: Annotated[Optional[Path], typer.Option(dir_okay=False,
         help="Also write a PNG of three orthogonal mid-slices (window applied) to check orientation.")] = None,
+    each_series: EachSeries = False,
+    name_template: NameTemplate = None,
+    ray: Ray = None,
     **shared: Any,
 ) -> None:
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
@@ -52,6 +57,13 @@ def load_dicom_command(
     from . import tables
     from .output import stderr
 
+    check_each_series(each_series, output=shared["output"], name_template=name_template, list_=list_, series=series,
+                      all_series=all_series, preview=preview, ray=ray)
+    if each_series:
+        return export_each_series(paths, shared["output"], name_template=name_template, order=order, dtype=dtype,
+                                  raw=raw, window=window, layout=layout, strict=strict, skip_bad=skip_bad,
+                                  split_duplicates=split_duplicates, workers=workers, force=shared["force"],
+                                  ray=ray, as_json=shared["json_"], quiet=shared["quiet"])
     if list_:
         return list_series(paths, workers=workers, skip_bad=skip_bad, as_json=shared["json_"])
 

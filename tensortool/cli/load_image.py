@@ -11,12 +11,14 @@ from ..shaping_constants import DTYPE_NAMES, LAYOUTS
 from ..sources.image.constants import DECODERS, DEFAULT_MAX_PIXELS
 from .loading import SideFile, load_and_emit
 from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
+from .ray_option import Ray
+from .shards import FolderOutput, Resume, ShardImages, ShardSize, Shuffle, is_folder, write_shards
 
 ContactSheet = Annotated[Optional[Path], typer.Option(
     dir_okay=False, help="Also write a PNG contact sheet of the batch (first 64 images).")]
 
 
-@output_options("output", "force", "json_", "quiet")
+@output_options("output", "force", "json_", "quiet", output=FolderOutput)
 def load_image(
     paths: Annotated[list[str], typer.Argument(
         help="Image files, folders (searched recursively) or glob patterns. One folder of class "
@@ -43,6 +45,11 @@ def load_image(
         help="Image decoder: auto picks TorchCodec if it imports, else torchvision (Pillow always "
              "serves other formats). Also set by TENSORTOOL_DECODER.")] = "auto",
     preview: ContactSheet = None,
+    shard_size: ShardSize = None,
+    shard_images: ShardImages = None,
+    shuffle: Shuffle = None,
+    resume: Resume = False,
+    ray: Ray = None,
     **shared: Any,
 ) -> None:
     """Load images into one tensor (N×C×H×W float32 in [0,1] by default)."""
@@ -51,6 +58,13 @@ def load_image(
     from ..sources.image.preview import write_preview
 
     resize_size, crop_size = image_sizes(resize, center_crop)
+    if is_folder(shared["output"], shard_size=shard_size, shard_images=shard_images, shuffle=shuffle, resume=resume,
+                 ray=ray, preview=preview):
+        return write_shards(paths, shared["output"], mode=mode, layout=layout, dtype=dtype, scale=scale,
+                            normalize=normalize, resize=resize_size, center_crop=crop_size, one_hot=one_hot,
+                            workers=workers, skip_bad=skip_bad, max_pixels=max_pixels, decoder=decoder,
+                            shard_size=shard_size, shard_images=shard_images, shuffle=shuffle, resume=resume,
+                            force=shared["force"], ray=ray, json_=shared["json_"], quiet=shared["quiet"])
     load_and_emit(lambda on_progress: load_images(
         paths, mode=mode, layout=layout, dtype=dtype, scale=scale, normalize=normalize, resize=resize_size,
         center_crop=crop_size, one_hot=one_hot, workers=workers, skip_bad=skip_bad, max_pixels=max_pixels,
@@ -60,7 +74,7 @@ def load_image(
         sources_of=lambda bundle: bundle.meta["files"], **shared)
 
 
-def check_npy(output: Path | None):
+def check_npy(output: str | Path | None):
     """With a .npy output, the tensors a load makes are checked against it before decoding."""
     from ..tensorfile import check_npy_tensors
 

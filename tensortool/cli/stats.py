@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,6 +12,7 @@ import typer
 from ..sources.image.constants import DEFAULT_MAX_PIXELS
 from .context import Command, Group
 from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
+from .ray_option import Ray, RayCommand, ray_engine
 
 DEFAULT = "dataset"  # the command that `tensortool stats PATHS...` runs
 
@@ -41,7 +43,7 @@ app = typer.Typer(cls=StatsGroup, help="Per-channel mean and std of a dataset: e
                   no_args_is_help=True, rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 
 
-@app.command(DEFAULT, cls=Command, hidden=True)
+@app.command(DEFAULT, cls=RayCommand, hidden=True)
 @output_options("output", "force", "json_", "quiet", output=StatsOutput)
 def stats(
     paths: Annotated[list[str], typer.Argument(
@@ -63,6 +65,7 @@ def stats(
     workers: Workers = None,
     skip_bad: SkipBad = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    ray: Ray = None,
     **shared: Any,
 ) -> None:
     """Per-channel mean and std of a dataset: exact, streaming, mergeable."""
@@ -73,10 +76,11 @@ def stats(
     resize_size, crop_size = image_sizes(resize, center_crop)
 
     def compute():
-        with native_stderr(), progress("images", shared["quiet"]) as on_progress:
+        with ray_engine(ray, shared["quiet"]) as engine, native_stderr() if engine is None else nullcontext(), \
+                progress("images", shared["quiet"] or engine is not None) as on_progress:
             return dataset_stats(paths, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
                                  workers=workers, skip_bad=skip_bad, shard=shard, key=key, channel_dim=channel_dim,
-                                 max_pixels=max_pixels, progress=on_progress)
+                                 max_pixels=max_pixels, progress=on_progress, engine=engine)
 
     _run(compute, inputs=paths, unbiased=unbiased, **shared)
 

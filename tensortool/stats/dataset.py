@@ -17,10 +17,11 @@ import torch
 
 from .._version import __version__
 from ..bundle import channel_dim as channel_dim_of
+from ..engine import Engine, engine_of
 from ..errors import InputError, OptionError, UsageError
 from ..moments import IntegerSums, Moments, PixelSums
 from ..sources.image.load import DEFAULT_MAX_PIXELS, ImageOptions, Progress, iter_images
-from ..sources.image.files import find_images
+from ..sources.image.files import find_images, names_of
 from ..tensorfile import read_bundle
 
 TENSOR_SUFFIXES = (".pt", ".pth", ".safetensors", ".npy", ".npz")
@@ -116,10 +117,12 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
                   raw: bool = False, workers: int | None = None, skip_bad: bool = False,
                   shard: tuple[int, int] | str | None = None, key: str | None = None,
                   channel_dim: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  progress: Progress | None = None) -> DatasetStats:
+                  progress: Progress | None = None, engine: str | Engine | None = None) -> DatasetStats:
     """Per-channel statistics of images (as load-image would read them) or of tensor files.
 
     ``max_pixels``: an image with more pixels is refused from its header (0: no limit).
+    ``engine``: None or "local" reads here with threads; "ray" (or a ``RayEngine``) splits the
+    images into tasks on a Ray cluster, with the identical result.
 
     >>> s = dataset_stats("samples/images")  # doctest: +SKIP
     >>> s.to_json()["mean"], s.normalize_line()  # doctest: +SKIP
@@ -136,6 +139,8 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
                               if center_crop else "raw")
         if shard:
             raise OptionError("{shard} applies to image folders; give each job its own tensor files", param="shard")
+        if engine is not None and engine != "local":
+            raise OptionError("{engine} applies to images; tensor files are read here", param="engine")
         return _tensor_stats(paths, key=key, channel_dim=channel_dim, progress=progress)
     if True in kinds:
         raise OptionError("give either image files and folders or tensor files, not both")
@@ -144,30 +149,25 @@ def dataset_stats(paths: Sequence[str | Path] | str | Path, *, mode: str = "rgb"
                           param="key" if key is not None else "channel_dim")
     return _image_stats(paths, ImageOptions(mode, tuple(resize) if resize else None,
                                             tuple(center_crop) if center_crop else None, max_pixels),
-                        raw=raw, workers=workers, skip_bad=skip_bad, shard=shard, progress=progress)
+                        raw=raw, workers=workers, skip_bad=skip_bad, shard=shard, progress=progress,
+                        engine=engine_of(engine))
 
 
 def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: bool, workers: int | None,
-                 skip_bad: bool, shard: tuple[int, int] | None, progress: Progress | None) -> DatasetStats:
+                 skip_bad: bool, shard: tuple[int, int] | None, progress: Progress | None,
+                 engine: Engine | None) -> DatasetStats:
     files = all_files = find_images(paths).files
     if shard:
         files = all_files[shard[0]::shard[1]]  # every N-th file of the sorted list
         if not files:
             raise InputError(f"shard {shard[0]}/{shard[1]} holds no files ({len(all_files)} in all)", paths[0])
-    sums = _ThreadSums(files)
-    first: dict[int, Path] = {}  # channel count -> first file seen with it
-    skipped = []
-    for i, channels, reason in iter_images(files, options, sums.add, workers=workers, skip_bad=skip_bad,
-                                           progress=progress):
-        if reason is not None:
-            skipped.append({"file": str(files[i]), "error": reason})
-            continue
-        first.setdefault(channels, files[i])
-        if len(first) > 1:
-            seen = "; ".join(f"{c} channel(s), e.g. {f}" for c, f in first.items())
-            raise OptionError(f"the images differ in channel count: {seen}",
-                              hint="pass {mode=rgb}, gray or rgba", param="mode")
-    by_depth = sums.totals()  # the workers have finished: iter_images is exhausted
+    if engine is None:
+        sums = image_sums(files, options, workers=workers, skip_bad=skip_bad, progress=progress)
+    else:
+        from .distributed import engine_image_sums
+
+        sums = engine_image_sums(files, options, skip_bad=skip_bad, engine=engine, progress=progress)
+    by_depth, first, skipped = sums.by_depth, sums.first, sums.skipped
     if not by_depth:
         raise InputError(f"none of the {len(files)} file(s) could be read", files[0])
     channels = next(iter(first))
@@ -181,6 +181,57 @@ def _image_stats(paths: Sequence[str | Path], options: ImageOptions, *, raw: boo
     if skipped:
         result.warnings.append(f"skipped {len(skipped)} unreadable file(s)")
     return result
+
+
+@dataclass
+class ImageSums:
+    """Exact pixel sums of some of the images, by bit depth: what one task returns. Merged in file
+    order, parts give the sums, first files and skipped list of the whole, bit for bit."""
+
+    by_depth: dict[int, IntegerSums] = field(default_factory=dict)
+    first: dict[int, Path] = field(default_factory=dict)  # channel count -> first file seen with it
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def merge(self, later: "ImageSums") -> "ImageSums":
+        """These sums and those of files that come after them."""
+        first = dict(self.first)
+        for channels, path in later.first.items():  # one at a time, as the local run meets them
+            first.setdefault(channels, path)
+            _check_channels(first)
+        return ImageSums(merge_depths(self.by_depth, later.by_depth), first, self.skipped + later.skipped)
+
+
+def merge_depths(a: dict[int, IntegerSums], b: dict[int, IntegerSums]) -> dict[int, IntegerSums]:
+    """The exact merge of two sets of per-bit-depth sums (integers: any order, same bits)."""
+    merged = dict(a)
+    for bits, sums in b.items():
+        merged[bits] = merged[bits].merge(sums) if bits in merged else sums
+    return merged
+
+
+def _check_channels(first: dict[int, Path]) -> None:
+    if len(first) > 1:
+        seen = "; ".join(f"{c} channel(s), e.g. {f}" for c, f in first.items())
+        raise OptionError(f"the images differ in channel count: {seen}", hint="pass {mode=rgb}, gray or rgba",
+                          param="mode")
+
+
+def image_sums(files: Sequence[Path], options: ImageOptions, *, workers: int | None, skip_bad: bool,
+               progress: Progress | None = None, check_channels: bool = True) -> ImageSums:
+    """Read ``files`` on ``workers`` threads and sum their pixels exactly. Without
+    ``check_channels`` (a task), differing channel counts are left for the merge to report."""
+    sums = _ThreadSums(files)
+    first: dict[int, Path] = {}
+    skipped = []
+    for i, channels, reason in iter_images(files, options, sums.add, workers=workers, skip_bad=skip_bad,
+                                           progress=progress):
+        if reason is not None:
+            skipped.append({"file": str(files[i]), "error": reason})
+            continue
+        first.setdefault(channels, files[i])
+        if check_channels:
+            _check_channels(first)
+    return ImageSums(sums.totals(), first, skipped)  # the workers have finished: iter_images is exhausted
 
 
 _JPEG = (".jpg", ".jpeg", ".jpe", ".jfif")
@@ -197,7 +248,7 @@ class _ThreadSums:
         # Only large JPEGs' pixels are flushed from the CPU caches once summed (see _pixelsums.c):
         # it halves what the sums cost them (38 -> 17 µs per 256x256 RGB image, one worker); for
         # PNGs it would add 1-2%.
-        self._evict = [str(f).lower().endswith(_JPEG) for f in files]
+        self._evict = [str(f).lower().endswith(_JPEG) for f in names_of(files)]
         self._lock = threading.Lock()
         self._local = threading.local()
         self._per_thread: list[dict[tuple[torch.dtype, int], PixelSums]] = []

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import InputError, OptionError, OutputError
 from ..tensorfile import atomic_write, check_output
-from .dataset import DatasetStats
+from .dataset import DatasetStats, merge_depths
 
 
 def check_stats_output(path: str | Path, *, force: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
@@ -64,9 +64,7 @@ def merge_stats(paths: Sequence[str | Path]) -> DatasetStats:
         overlap = {tuple(s) for s in part.shards} & {tuple(s) for s in merged.shards}
         if overlap:
             raise InputError(f"shard {'/'.join(map(str, overlap.pop()))} is already in the merge", path)
-        integer = dict(merged.integer)
-        for bits, sums in part.integer.items():
-            integer[bits] = integer[bits].merge(sums) if bits in integer else sums
+        integer = merge_depths(merged.integer, part.integer)
         floating = (part.floating if merged.floating is None else
                     merged.floating if part.floating is None else merged.floating.merge(part.floating))
         merged = DatasetStats(merged.channels, merged.images + part.images, integer, floating, merged.scale,

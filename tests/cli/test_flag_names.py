@@ -80,7 +80,6 @@ def test_the_scan_finds_a_flag_and_leaves_docstrings(tmp_path):
     assert len(found) == 1 and found[0].endswith(":6: ': use --force'"), found
 
 
-@pytest.mark.xfail(strict=False, reason="other modules convert separately")
 def test_no_module_outside_the_cli_names_a_flag():
     offenders = [line for path in sorted((ROOT / "tensortool").rglob("*.py"))
                  if "cli" not in path.relative_to(ROOT / "tensortool").parts[:1]

@@ -22,7 +22,7 @@ from tests.fuzz.contract import FUZZ, SAMPLES, check, seeds
 from tensortool import InputError, list_dicom_series, load_dicom
 from tensortool.bundle import Bundle
 from tensortool.sources.dicom.preview import write_volume_preview
-from tensortool.sources.dicom import raw as dicom_raw, series as dicom_series
+from tensortool.sources.dicom import raw as dicom_raw, scan as dicom_series
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 CT = sorted((SAMPLES / "dicom" / "ct").glob("*.dcm"))

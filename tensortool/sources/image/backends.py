@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ...errors import OptionError, UsageError
+from .constants import DECODERS
 from .headers import PngInfo, check_pixels
 
-DECODERS = ("auto", "torchcodec", "torchvision", "pillow")
 DECODER_ENV = "TENSORTOOL_DECODER"
 
 

@@ -87,7 +87,9 @@ def read_image(path: str | Path, options: ImageOptions = ImageOptions()) -> torc
     >>> read_image("samples/special/gray.png", ImageOptions(mode="rgb")).shape  # doctest: +SKIP
     torch.Size([3, 48, 64])
     """
-    img = decode_image(_read_bytes(Path(path)), options.mode, path, options.max_pixels, options.decoder)
+    # A tar member (see tar.py) reads itself; anything else is a file path.
+    data = path.read_tensor() if hasattr(path, "read_tensor") else _read_bytes(Path(path))
+    img = decode_image(data, options.mode, path, options.max_pixels, options.decoder)
     if options.resize is not None or options.center_crop is not None:
         import torchvision.transforms.v2.functional as F  # 0.2 s to import: only when needed
 
@@ -137,7 +139,7 @@ def default_workers(files: Sequence[Path] = ()) -> int:
     sizes = []
     for path in files[:32]:
         try:
-            sizes.append(os.stat(path).st_size)
+            sizes.append(path.size if hasattr(path, "read_tensor") else os.stat(path).st_size)
         except OSError:
             pass
     if sizes and sorted(sizes)[len(sizes) // 2] < SMALL_FILE_BYTES:

@@ -292,7 +292,7 @@ def test_no_dicom_at_all(tmp_path):
                                   "MR_small_bigendian.dcm", "MR_small_expb.dcm"])
 def test_direct_read_equals_pydicom(name):
     """Uncompressed little-endian grey files are read with np.fromfile; the result must be pydicom's."""
-    from tensortool.sources.dicom.series import read_headers
+    from tensortool.sources.dicom.scan import read_headers
 
     (header,) = read_headers(TEST_FILES / name)
     assert (header.native is not None) == (name in ("CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm"))

@@ -14,7 +14,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 from tests.dicom_writer import phantom, write_series
 from tensortool import InputError, load_dicom
-from tensortool.sources.dicom import raw as dicom_raw, series as dicom_series
+from tensortool.sources.dicom import raw as dicom_raw, scan as dicom_series
 
 DATA = Path(pydicom.__file__).parent / "data"
 
