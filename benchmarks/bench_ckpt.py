@@ -16,13 +16,12 @@ is VmHWM minus the after-import baseline (memory-mapped pages count: they are re
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import compare, machine_line, median_seconds, report
+from benchmarks.harness import arguments, compare, machine_line, median_seconds, report
 
 
 def make_state_dict(path: Path, gb: float) -> int:
@@ -89,9 +88,8 @@ def measure(src: Path, dst: Path, runs: int, label: str, nbytes: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=3)
     parser.add_argument("--gb", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(machine_line())
     with tempfile.TemporaryDirectory(prefix="bench_ckpt_") as tmp:

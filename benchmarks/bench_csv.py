@@ -11,12 +11,11 @@ check that the three outputs are equal.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import compare, machine_line, print_ratio, report
+from benchmarks.harness import arguments, compare, machine_line, print_ratio, report
 
 COLUMNS = 12
 
@@ -59,9 +58,8 @@ def check_shape(out) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=5)
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
     import pyarrow

@@ -16,12 +16,11 @@ method returns the float32 volume in HU, D×H×W:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import compare, machine_line, print_ratio, report
+from benchmarks.harness import arguments, compare, machine_line, print_ratio, report
 from tests.dicom_writer import phantom, write_series
 
 
@@ -58,10 +57,9 @@ def checksum(vol) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=3)
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

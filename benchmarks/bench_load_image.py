@@ -10,14 +10,13 @@ the medians are reported with their ratio; both outputs are checked equal first.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.data import make_jpegs
-from benchmarks.harness import compare, machine_line, print_ratio, report
+from benchmarks.harness import arguments, compare, machine_line, print_ratio, report
 
 
 def tutorial(folder: Path):
@@ -40,9 +39,8 @@ def output_size(batch) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=5)
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
     import torch

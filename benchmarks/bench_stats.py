@@ -13,14 +13,13 @@ an order that rotates from run to run; medians are reported.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 from pathlib import Path
 
 from benchmarks.data import make_jpegs
-from benchmarks.harness import Sample, compare, machine_line, median_seconds, report
+from benchmarks.harness import arguments, Sample, compare, machine_line, median_seconds, report
 
 
 def make_pngs(folder: Path, count: int) -> None:
@@ -84,11 +83,10 @@ def added(samples: list[Sample]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=3)
     parser.add_argument("--small", type=int, default=2000)
     parser.add_argument("--large", type=int, default=20000)
     parser.add_argument("--jpegs", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     import numpy as np
 

@@ -10,10 +10,11 @@ touching ``sys.path``: ``python -m benchmarks.bench_csv``.
 
 Example, a complete benchmark (``benchmarks/bench_sum.py``)::
 
-    import argparse, tempfile
+    '''np.load(...).sum() against torch's sum of the same array.'''
+    import tempfile
     from pathlib import Path
 
-    from benchmarks.harness import compare, machine_line, print_ratio, report
+    from benchmarks.harness import arguments, compare, machine_line, print_ratio, report
 
     def make_data(path: Path, rows: int) -> None:
         import numpy as np
@@ -28,9 +29,8 @@ Example, a complete benchmark (``benchmarks/bench_sum.py``)::
         return float(torch.from_numpy(np.load(path)).sum())
 
     if __name__ == "__main__":
-        parser = argparse.ArgumentParser()
+        parser = arguments(__doc__, runs=5)
         parser.add_argument("--rows", type=int, default=1_000_000)
-        parser.add_argument("--runs", type=int, default=5)
         args = parser.parse_args()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp, "data.npy")
@@ -48,6 +48,7 @@ result into extra JSON fields (a checksum, the output's size), found in `Sample.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -100,6 +101,13 @@ def machine_line() -> str:
     except ImportError:
         pass
     return " · ".join(parts + [f"load average {load}"])
+
+
+def arguments(doc: str | None, runs: int) -> argparse.ArgumentParser:
+    """A parser showing the script's docstring, with ``--runs`` (counted runs per method)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=runs, help="counted runs per method (after one warm-up)")
+    return parser
 
 
 def _module_name(fn: Callable) -> str:
