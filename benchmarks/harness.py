@@ -140,7 +140,9 @@ def run_child(method: Callable, args: Sequence[Any] = (), *, imports: Iterable[s
            "describe": f"{_module_name(describe)}:{describe.__name__}" if describe else None}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-c", "from benchmarks.harness import child; child()", json.dumps(job)],
-                         check=True, capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"{job['method']} failed in its child process:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return Sample(result["seconds"], result["peak_mib"], result["added_mib"], result["extra"])
 
