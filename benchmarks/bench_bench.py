@@ -6,25 +6,21 @@ torch.utils.benchmark.Timer, with TF32 set as the case needs. The methods altern
 measured --rounds times by each, and the report gives the medians and the ratio tensortool/other
 (the target on GPU: within 3% of do_bench). Peak RSS of the whole run is printed at the end.
 
-    python benchmarks/bench_bench.py                                 # CPU, 256/512/1024, float32
-    python benchmarks/bench_bench.py --device cuda --size 1024,4096,8192 --dtype float32,tf32,bfloat16
+    python -m benchmarks.bench_bench                                 # CPU, 256/512/1024, float32
+    python -m benchmarks.bench_bench --device cuda --size 1024,4096,8192 --dtype float32,tf32,bfloat16
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from tensortool.bench.run import Timing, matmul_precision, run_bench  # noqa: E402
-from tensortool.bench.cases import case_names, make_cases, make_inputs  # noqa: E402
+from benchmarks.harness import alternate, peak_rss_mib
+from tensortool.bench.cases import case_names, make_cases, make_inputs
+from tensortool.bench.run import Timing, matmul_precision, run_bench
 
 
 def timer_median(fn, threads: int) -> float:
@@ -40,6 +36,29 @@ def do_bench_median(fn) -> float | None:
     except ImportError:
         return None
     return do_bench(fn, warmup=25, rep=200, return_mode="median") / 1e3
+
+
+def measure_case(case, size, dtype: str, device: torch.device, args) -> dict[str, float]:
+    """Median per-call seconds of one case by each timer, the timers taking turns."""
+    cuda = device.type == "cuda"
+    inputs = make_inputs(case, dtype, device)
+
+    def ours() -> float:
+        result = run_bench(["cuda:0" if cuda else "cpu"], [args.op], [size], [dtype], threads=args.threads,
+                           timing=Timing(min_time=0.5), transfers=False, only=[case.name])
+        return next(c.median_s for c in result.cases if c.name == case.name)
+
+    def timer() -> float:
+        with matmul_precision(dtype):
+            return timer_median(lambda: case.run(inputs), args.threads)
+
+    def triton() -> float | None:
+        with matmul_precision(dtype):
+            return do_bench_median(lambda: case.run(inputs))
+
+    methods = {"tensortool": ours, "Timer": timer, **({"do_bench": triton} if cuda else {})}
+    figures = alternate(methods, args.rounds)
+    return {name: statistics.median(values) for name, values in figures.items() if None not in values}
 
 
 def main() -> None:
@@ -62,23 +81,11 @@ def main() -> None:
     for size in sizes:
         for dtype in dtypes:
             for case in make_cases(size, case_names([args.op])):
-                ours, timer, triton = [], [], []
-                inputs = make_inputs(case, dtype, device)
-                for _ in range(args.rounds):
-                    result = run_bench(["cuda:0" if cuda else "cpu"], [args.op], [size], [dtype],
-                                       threads=args.threads, timing=Timing(min_time=0.5), transfers=False,
-                                       only=[case.name])
-                    ours.append(next(c.median_s for c in result.cases if c.name == case.name))
-                    with matmul_precision(dtype):
-                        timer.append(timer_median(lambda: case.run(inputs), args.threads))
-                        if cuda:
-                            triton.append(do_bench_median(lambda: case.run(inputs)))
-                a, b = statistics.median(ours), statistics.median(timer)
-                c = statistics.median(triton) if triton and None not in triton else None
+                medians = measure_case(case, size, dtype, device, args)
+                a, b, c = medians["tensortool"], medians["Timer"], medians.get("do_bench")
                 print(f"{case.name:<24} {size[0]:>5} {dtype:<9} {a * 1e3:>9.3f}ms {b * 1e3:>9.3f}ms "
                       f"{(f'{c * 1e3:9.3f}ms' if c else 'n/a'):>11} {a / b:>8.3f} {(f'{a / c:.3f}' if c else 'n/a'):>11}")
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this run: {peak_mib:.0f} MiB")
+    print(f"peak RSS of this run: {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

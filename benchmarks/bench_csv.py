@@ -1,27 +1,21 @@
 """load_csv against np.loadtxt (the tutorial's way) and pandas.read_csv(...).to_numpy(), same run.
 
 A 200,000-row x 12-column numeric CSV (about 20 MB, header, comma-separated) is loaded into a
-float32 tensor by each method. Each measurement runs in a fresh subprocess (imports not timed,
-peak RSS is that method's own), the methods alternate, run 0 warms the page cache and is not
-counted; medians, rows/s and the ratios of medians of pairs are printed.
+float32 tensor by each method, each measurement in a fresh process (benchmarks/harness.py), the
+methods alternating; medians, rows/s and the medians of per-pair ratios are printed, after a
+check that the three outputs are equal.
 
-    python benchmarks/bench_csv.py                  # 200,000 rows, 5 runs each
-    python benchmarks/bench_csv.py --rows 50000 --runs 3
+    python -m benchmarks.bench_csv                  # 200,000 rows, 5 runs each
+    python -m benchmarks.bench_csv --rows 50000 --runs 3
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchmarks.harness import arguments, compare, machine_line, print_ratio, report
 
 COLUMNS = 12
 
@@ -58,43 +52,15 @@ def tensortool_load(path: Path):
     return load_csv(path)["features"]
 
 
-METHODS = {"np.loadtxt": loadtxt, "pandas": pandas_default, "tensortool": tensortool_load}
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set (VmHWM); ru_maxrss would carry the parent's across execve."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def child(method: str, path: Path) -> None:
-    import numpy  # noqa: F401  (imports are not timed)
-    import pandas  # noqa: F401
-    import pyarrow.csv  # noqa: F401
-    import torch  # noqa: F401
-    from tensortool import load_csv  # noqa: F401  (public names load on first use: here, untimed)
-
-    baseline = peak_rss_mib()
-    started = time.perf_counter()
-    out = METHODS[method](path)
-    seconds = time.perf_counter() - started
+def check_shape(out) -> dict:
     assert out.dtype.is_floating_point and out.shape[1] == COLUMNS
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_rss_mib(), "added_mib": peak_rss_mib() - baseline}))
+    return {}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=5)
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--child", choices=list(METHODS))
-    parser.add_argument("--path", type=Path)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.path)
-        return
 
     import pyarrow
     import torch
@@ -104,29 +70,14 @@ def main() -> None:
         make_csv(path, args.rows)
         reference = loadtxt(path)
         same = all(torch.equal(reference, f(path)) for f in (pandas_default, tensortool_load))
-        print(f"{args.rows:,} rows x {COLUMNS} columns, {path.stat().st_size / 1e6:.1f} MB · {os.cpu_count()} cores · "
-              f"{platform.processor() or platform.machine()} · pyarrow {pyarrow.__version__} · "
-              f"outputs equal: {same}")
-        times: dict[str, list[float]] = {m: [] for m in METHODS}
-        peaks: dict[str, list[float]] = {m: [] for m in METHODS}
-        added: dict[str, list[float]] = {m: [] for m in METHODS}
-        for run in range(args.runs + 1):
-            for method in METHODS:
-                out = subprocess.run([sys.executable, __file__, "--child", method, "--path", str(path)],
-                                     check=True, capture_output=True, text=True)
-                result = json.loads(out.stdout)
-                if run:
-                    times[method].append(result["seconds"])
-                    peaks[method].append(result["peak_mib"])
-                    added[method].append(result["added_mib"])
-        for method in METHODS:
-            t = statistics.median(times[method])
-            print(f"{method:>11}: {args.rows / t:11,.0f} rows/s  (median of {args.runs}: {t:.3f} s, "
-                  f"min {min(times[method]):.3f}, max {max(times[method]):.3f})  peak RSS "
-                  f"{statistics.median(peaks[method]):.0f} MiB, loading added {statistics.median(added[method]):.0f} MiB")
+        print(f"{args.rows:,} rows x {COLUMNS} columns, {path.stat().st_size / 1e6:.1f} MB · {machine_line()} · "
+              f"pyarrow {pyarrow.__version__} · outputs equal: {same}")
+        results = compare({"np.loadtxt": loadtxt, "pandas": pandas_default, "tensortool": tensortool_load},
+                          [path], args.runs, describe=check_shape,
+                          imports=["numpy", "pandas", "pyarrow.csv", "torch", "tensortool.sources.table.load"])
+        report(results, count=args.rows, unit="rows")
         for other in ("np.loadtxt", "pandas"):
-            ratio = statistics.median(a / b for a, b in zip(times[other], times["tensortool"]))
-            print(f"speed-up vs {other} ({other} time / tensortool time, median of pairs): {ratio:.2f}x")
+            print_ratio(results, "tensortool", other)
         if not same:
             sys.exit("outputs differ")
 
