@@ -34,7 +34,9 @@ def commands() -> dict[str, tuple[Any, Any]]:
         if hasattr(command, "list_commands"):
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
-                if sub is not None and not sub.hidden:
+                if name == getattr(command, "default_command", None):  # `stats PATHS`: the group's own name
+                    walk(sub, sub.context_class(sub, info_name="", parent=ctx), path)
+                elif sub is not None and not sub.hidden:
                     walk(sub, sub.context_class(sub, info_name=name, parent=ctx), f"{path} {name}".strip())
         else:
             found[path] = (command, ctx)

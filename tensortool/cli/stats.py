@@ -21,6 +21,8 @@ class StatsGroup(Group):
     """`stats PATHS...` runs the default command; `stats merge ...` the sub-command. The help
     shows the default command's options and lists merge."""
 
+    default_command = DEFAULT  # documented under the group's own name
+
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = [DEFAULT, *args]

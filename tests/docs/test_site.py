@@ -34,7 +34,9 @@ def app_commands() -> dict[str, list[list[str]]]:
         if hasattr(command, "list_commands"):
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
-                walk(sub, sub.context_class(sub, info_name=name, parent=ctx), f"{path} {name}".strip())
+                default = name == getattr(command, "default_command", None)  # `stats PATHS` runs it
+                walk(sub, sub.context_class(sub, info_name="" if default else name, parent=ctx),
+                     path if default else f"{path} {name}".strip())
             return
         found[path] = [[p.name] if p.param_type_name == "argument" else [*p.opts, *p.secondary_opts]
                        for p in command.get_params(ctx) if not p.hidden and p.name != "help"]
