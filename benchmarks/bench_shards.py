@@ -85,7 +85,7 @@ def child(method: str, tree: Path, out: Path) -> None:
     import PIL.Image  # noqa: F401
     import tensortool
     import tensortool.sources.image.shards  # noqa: F401
-    import tensortool.checkpoint.safetensors_file  # noqa: F401
+    import tensortool.safetensors_file  # noqa: F401
     if method == "webdataset":
         import webdataset  # noqa: F401
     baseline = peak_rss_mib()

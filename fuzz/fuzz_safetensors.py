@@ -25,7 +25,7 @@ import torch  # noqa: E402  # not instrumented: coverage of tensortool's own cod
 with atheris.instrument_imports(include=["tensortool"]):
     from tensortool.checkpoint.convert import convert_checkpoint
     from tensortool.checkpoint.inspect import inspect_checkpoint
-    from tensortool.checkpoint.safetensors_file import read_header
+    from tensortool.safetensors_file import read_header
     from tensortool.errors import TensortoolError
 
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-safetensors-"))

@@ -19,6 +19,7 @@ import torch
 from .atomic import atomic_write_many, check_output, remove_stale_temporaries
 from .bundle import Bundle
 from .errors import InputError, OutputError
+from .safetensors_file import read_header
 
 FORMATS = (".pt", ".safetensors", ".npy", ".npz")
 META_KEY = "tensortool"  # safetensors header metadata key holding the JSON meta
@@ -198,8 +199,6 @@ def _flatten(obj: Any, prefix: str, tensors: dict, other: dict) -> None:
 
 def _read_safetensors(src: Path) -> Bundle:
     from safetensors import SafetensorError, safe_open
-
-    from .checkpoint.safetensors_file import read_header
 
     read_header(src)  # the full validation first: the library accepts duplicate names and more
     try:

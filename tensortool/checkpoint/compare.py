@@ -13,7 +13,7 @@ import mmap
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from .filemap import libc
+from ..filemap import libc
 
 WINDOW_BYTES = 8 << 20  # mapped at a time from each file, per thread
 COMPARE_THREADS = 8  # at most; memory bandwidth, not cores, is the limit

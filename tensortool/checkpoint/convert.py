@@ -17,10 +17,10 @@ import torch
 
 from ..errors import InputError, OutputError, UsageError
 from ..tensorfile import atomic_write_many, check_output
-from .safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
+from ..safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
 from ..pickle_globals import resolve_allowed
 from .compare import comparing_pool, same_range
-from .filemap import FileMap, map_private
+from ..filemap import FileMap, map_private
 from .shards import parse_size, plan_shards, shard_names
 from .source import INDEX_SUFFIX, META_KEY, Opened, kind_of, open_checkpoint
 from .rebuild import decode_tree, restore_named

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .safetensors_file import fits_int64
+from ..safetensors_file import fits_int64
 
 MAX_DEPTH = 200  # nesting of the skeleton tree; real checkpoints stay far below it
 ALIAS_KEYS = {"of", "offset", "shape", "stride"}

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..safetensors_file import read_header
 from .manifest import Manifest, read_manifest
 from .writer import is_intact
 
@@ -56,8 +57,6 @@ class ShardDataset(torch.utils.data.Dataset):
         tensors = self._open.get(index)
         if tensors is None:
             from safetensors import SafetensorError, safe_open
-
-            from ..checkpoint.safetensors_file import read_header
 
             path = self.folder / self.manifest.shards[index].name
             read_header(path)  # tensortool's full validation first: the file may come from anywhere

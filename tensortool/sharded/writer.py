@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, Callable
 import torch
 
 from ..errors import OptionError, OutputError
+from ..safetensors_file import write_safetensors
 from ..tensorfile import META_KEY, atomic_write
 from .manifest import MANIFEST_NAME, Manifest, ShardRecord, changed_options, normalized, read_manifest
 
@@ -72,8 +73,6 @@ def write_file(path: str | Path, write: Callable[[BinaryIO], None]) -> tuple[int
 def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> tuple[int, str]:
     """A .safetensors file of ``tensors`` with ``meta`` as JSON under the ``tensortool`` key, written
     atomically straight from the tensors' memory; returns its size and SHA-256."""
-    from ..checkpoint.safetensors_file import write_safetensors
-
     text = json.dumps(meta, sort_keys=True)
     return write_file(path, lambda fh: write_safetensors(fh, tensors, {META_KEY: text}))
 

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from tensortool import convert_checkpoint, inspect_checkpoint
 from tensortool.checkpoint import convert as convert_module
-from tensortool.checkpoint.safetensors_file import read_header
+from tensortool.safetensors_file import read_header
 from tensortool.errors import InputError, OutputError
 from tensortool.tensorfile import read_bundle
 

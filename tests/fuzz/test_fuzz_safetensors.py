@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from tests.fuzz.contract import FUZZ, check
 from tensortool.checkpoint.convert import convert_checkpoint
 from tensortool.checkpoint.inspect import inspect_checkpoint
-from tensortool.checkpoint.safetensors_file import read_header
+from tensortool.safetensors_file import read_header
 from tensortool.errors import TensortoolError
 
 META = "tensortool.checkpoint"

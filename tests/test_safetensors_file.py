@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from tests.checkpoint.ckpt_models import odd_tensors
-from tensortool.checkpoint.safetensors_file import Mapped, read_header, write_safetensors
+from tensortool.safetensors_file import Mapped, read_header, write_safetensors
 from tensortool.errors import InputError
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tensortool.checkpoint.filemap import FileMap, copy_range
+from tensortool.filemap import FileMap, copy_range
 from tensortool.checkpoint.source import open_checkpoint
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps is Linux's")

@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterable
 
 import torch
 
-from ..errors import InputError
+from .errors import InputError
 from .filemap import FileMap, copy_range
 
 MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library enforces
