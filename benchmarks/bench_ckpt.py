@@ -7,28 +7,22 @@
 
 A training checkpoint ``{"model": state_dict, "epoch": 3}`` of ~1 GB float32 tensors (a transformer-like
 mix of shapes, a 32000×2048 embedding tied to ``lm_head``, which the script has to drop by hand for
-save_file to accept it). Every measurement is a fresh process (imports not timed), methods alternate,
-medians are reported, and peak RSS is VmHWM minus the after-import baseline (memory-mapped pages
-count: they are resident too).
+save_file to accept it). Every measurement is a fresh process (benchmarks/harness.py: imports not
+timed), methods alternate, medians are reported, and peak RSS added is VmHWM minus the after-import
+baseline (memory-mapped pages count: they are resident too).
 
-    python benchmarks/bench_ckpt.py               # 1 GB, 3 runs
-    python benchmarks/bench_ckpt.py --gb 2 --runs 5
+    python -m benchmarks.bench_ckpt               # 1 GB, 3 runs
+    python -m benchmarks.bench_ckpt --gb 2 --runs 5
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load_image import peak_rss_mib  # noqa: E402
+from benchmarks.harness import arguments, compare, machine_line, median_seconds, report
 
 
 def make_checkpoint(path: Path, gb: float) -> int:
@@ -80,53 +74,25 @@ METHODS = {"copy": run_copy, "tensortool": run_tensortool, "tensortool --no-veri
            "script": run_script}
 
 
-def child(method: str, src: Path, dst: Path) -> None:
-    import safetensors.torch  # noqa: F401  (imports are not timed)
-    import torch  # noqa: F401
-    from tensortool import convert_checkpoint  # noqa: F401  (public names load on first use: here, untimed)
-
-    baseline = peak_rss_mib()
-    started = time.perf_counter()
-    METHODS[method](src, dst)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "added_mib": peak_rss_mib() - baseline}))
-
-
 def measure(src: Path, dst: Path, runs: int, label: str, nbytes: int) -> None:
-    times: dict[str, list[float]] = {m: [] for m in METHODS}
-    added: dict[str, list[float]] = {m: [] for m in METHODS}
-    for run in range(runs + 1):  # run 0 warms the page cache
-        for method in METHODS:
-            dst.unlink(missing_ok=True)
-            out = subprocess.run([sys.executable, __file__, "--child", method, "--src", str(src), "--dst", str(dst)],
-                                 check=True, capture_output=True, text=True)
-            result = json.loads(out.stdout)
-            if run:
-                times[method].append(result["seconds"])
-                added[method].append(result["added_mib"])
+    results = compare(METHODS, [src, dst], runs, before=lambda: dst.unlink(missing_ok=True),
+                      imports=["safetensors.torch", "torch", "tensortool.checkpoint"])
     gb = nbytes / 1e9
     print(f"\n{label}: {gb:.2f} GB of tensors ({src.stat().st_size / 1e9:.2f} GB file), median of {runs} runs")
-    med = {m: statistics.median(times[m]) for m in METHODS}
-    for m in METHODS:
-        print(f"  {m:>22}: {med[m]:6.2f} s  {gb / med[m]:5.2f} GB/s  (min {min(times[m]):.2f}, max {max(times[m]):.2f})"
-              f"  peak RSS added {statistics.median(added[m]):7.0f} MiB")
+    report(results, count=gb, unit="GB", indent="  ")
+    med = {m: median_seconds(results[m]) for m in METHODS}
+    added = {m: statistics.median(s.added_mib for s in results[m]) for m in ("tensortool", "script")}
     print(f"  tensortool (verified) = {med['script'] / med['tensortool']:.2f}x the script's speed "
           f"({med['script'] / med['tensortool --no-verify']:.2f}x without verification); "
           f"{med['copy'] / med['tensortool']:.2f}x the copy bound; peak RSS added "
-          f"{statistics.median(added['tensortool']):.0f} MiB vs the script's {statistics.median(added['script']):.0f} MiB")
+          f"{added['tensortool']:.0f} MiB vs the script's {added['script']:.0f} MiB")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=3)
     parser.add_argument("--gb", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--child", choices=list(METHODS))
-    parser.add_argument("--src", type=Path)
-    parser.add_argument("--dst", type=Path)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.src, args.dst)
-        return
+    print(machine_line())
     with tempfile.TemporaryDirectory(prefix="bench_ckpt_") as tmp:
         folder = Path(tmp)
         pth = folder / "model.pth"

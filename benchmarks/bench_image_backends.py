@@ -7,42 +7,27 @@ installed decoder runs three things on the same files, warm (page cache, imports
   * load_images: the float32 N×C×H×W batch;
   * dataset_stats: exact per-channel mean/std.
 
-Decoders alternate inside each run, in an order that rotates from run to run; medians are
-printed, with each decoder's time relative to TorchCodec's and stats as a share of decode-only.
+Everything runs in this process (benchmarks/harness.py's `alternate`, after one uncounted round):
+each decoder runs the three in turn, the decoders alternating inside each run in an order that
+rotates from run to run; medians are printed, with each decoder's time relative to TorchCodec's
+and stats as a share of decode-only.
 
-    python benchmarks/bench_image_backends.py                   # 2,000 JPEGs, 1,000 PNGs, 3 runs
-    python benchmarks/bench_image_backends.py --jpegs 500 --pngs 200 --runs 3
+    python -m benchmarks.bench_image_backends                   # 2,000 JPEGs, 1,000 PNGs, 3 runs
+    python -m benchmarks.bench_image_backends --jpegs 500 --pngs 200 --runs 3
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from benchmarks.data import make_noisy
+from benchmarks.harness import alternate, arguments, machine_line
 
-
-def make_noisy(folder: Path, count: int, suffix: str, size: int = 256) -> list[Path]:
-    """Smooth gradients plus Gaussian noise (sigma 24): harder to decode than photo crops."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:size, 0:size]
-    files = []
-    for i in range(count):
-        phase = rng.uniform(0, 255, 3)
-        base = np.stack([(x + phase[0]) % 256, (y + phase[1]) % 256, (x + y + phase[2]) % 256], -1)
-        img = np.clip(base + rng.normal(0, 24, base.shape), 0, 255).astype(np.uint8)
-        path = folder / f"img_{i:05d}{suffix}"
-        Image.fromarray(img).save(path, **({"quality": 90} if suffix == ".jpg" else {}))
-        files.append(path)
-    return files
+TASKS = ("decode", "load_images", "stats")
 
 
 def installed() -> list[str]:
@@ -77,21 +62,16 @@ def run(task: str, folder: Path, decoder: str, workers: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=3)
     parser.add_argument("--jpegs", type=int, default=2000)
     parser.add_argument("--pngs", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--decoders", default=None, help="comma-separated subset (default: all installed)")
     args = parser.parse_args()
-    import torch
-
-    decoders = args.decoders.split(",") if args.decoders else installed()
-    versions = {}
     from tensortool.sources.image.backends import decoder_label
 
+    decoders = args.decoders.split(",") if args.decoders else installed()
     versions = ", ".join(decoder_label(d) for d in decoders)
-    print(f"{os.cpu_count()} cores · torch {torch.__version__} · {versions} · load average "
-          f"{os.getloadavg()[0]:.1f} · medians of {args.runs} warm runs")
+    print(f"{machine_line()} · {versions} · medians of {args.runs} warm runs")
     with tempfile.TemporaryDirectory() as tmp:
         sets = [("JPEG", Path(tmp) / "jpeg", args.jpegs, ".jpg"), ("PNG", Path(tmp) / "png", args.pngs, ".png")]
         for label, folder, count, suffix in sets:
@@ -99,15 +79,9 @@ def main() -> None:
                 continue
             make_noisy(folder, count, suffix)
             for workers in (1, 2):
-                times = {(t, d): [] for t in ("decode", "load_images", "stats") for d in decoders}
-                for task in ("decode", "load_images", "stats"):
-                    for d in decoders:
-                        run(task, folder, d, workers)  # warm-up: page cache, lazy imports
-                for r in range(args.runs):
-                    order = decoders[r % len(decoders):] + decoders[:r % len(decoders)]
-                    for task in ("decode", "load_images", "stats"):
-                        for d in order:
-                            times[task, d].append(run(task, folder, d, workers))
+                each = {d: lambda d=d: {task: run(task, folder, d, workers) for task in TASKS} for d in decoders}
+                figures = alternate(each, args.runs, rotate=True, warmup=True)
+                times = {(task, d): [f[task] for f in figures[d]] for task in TASKS for d in decoders}
                 report(label, count, workers, decoders, times)
     os.environ.pop("TENSORTOOL_DECODER", None)
 
@@ -118,12 +92,11 @@ def report(label: str, count: int, workers: int, decoders: list[str], times: dic
     med = {k: statistics.median(v) for k, v in times.items()}
     for d in decoders:
         cells = []
-        for task in ("decode", "load_images", "stats"):
+        for task in TASKS:
             cells.append(f"{task} {count / med[task, d]:6.0f}/s ({med[task, d] / med[task, decoders[0]]:.2f}x)")
         share = med["decode", d] / med["stats", d]
         print(f"  {d:>11}: " + "  ".join(cells) + f"  stats/decode {share:.0%}")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()

@@ -3,15 +3,16 @@
 The local run decodes on 2 threads; the Ray run splits the files into tasks of
 ``FILES_PER_TASK`` files, each on a 1-CPU worker, and merges their exact sums. Both must give
 the same JSON. Times are for the work on a running cluster (a user's ``--ray auto``); starting
-the cluster and the workers' first imports are reported apart, once. Methods alternate; medians.
+the cluster and the workers' first imports are reported apart, once. Methods alternate in this
+process (benchmarks/harness.py's `alternate` and `timed`), the order swapping from run to run; medians.
 
 Ray starts its workers at nice 15 (``RAY_worker_niceness``), so on a machine that other work
 keeps busy they get less CPU than the local run's threads at nice 0; that measures the
 neighbours, not Ray. ``--niceness`` (default 0, as the local run) sets it; on a node of its own
 the value makes no difference.
 
-    python benchmarks/bench_ray.py                    # 2,000 256x256 JPEGs, 5 runs each
-    python benchmarks/bench_ray.py --images 500 --runs 3
+    python -m benchmarks.bench_ray                    # 2,000 256x256 JPEGs, 5 runs each
+    python -m benchmarks.bench_ray --images 500 --runs 3
 """
 
 from __future__ import annotations
@@ -19,26 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tensortool (run from its root)
-from bench_load_image import make_jpegs  # noqa: E402
-
-
-def cpu_seconds(pids: set[int]) -> float:
-    """User + system CPU time of these processes (Linux /proc), however busy the machine is."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+from benchmarks.data import make_jpegs
+from benchmarks.harness import alternate, arguments, machine_line, timed
 
 
 def family() -> set[int]:
@@ -58,19 +44,10 @@ def family() -> set[int]:
         found |= more
 
 
-def timed(fn, pids: set[int] | None = None):
-    """(wall seconds, CPU seconds of ``pids`` or of this process, result)."""
-    pids = pids or {os.getpid()}
-    cpu, started = cpu_seconds(pids), time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, cpu_seconds(pids) - cpu, result
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, runs=5)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--niceness", type=int, default=0, help="Ray's worker niceness (Ray's default: 15)")
     args = parser.parse_args()
@@ -81,6 +58,7 @@ def main() -> None:
     from tensortool import dataset_stats
     from tensortool.engine import RayEngine
 
+    print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_jpegs(folder, args.images, size=args.size)
@@ -91,19 +69,14 @@ def main() -> None:
             on_ray = lambda: dataset_stats(folder, engine=RayEngine()).to_json()  # noqa: E731
             first_s, _, _ = timed(on_ray)  # the workers import torch and tensortool once
             cluster = family()  # the driver, raylet, GCS and the workers: all the CPU a Ray run costs
-            wall: dict[str, list[float]] = {"local threads": [], "ray": []}
-            cpu: dict[str, list[float]] = {"local threads": [], "ray": []}
             reference = local()
-            same = True
-            for run in range(args.runs):
-                order = [("local threads", local, None), ("ray", on_ray, cluster)][:: 1 if run % 2 == 0 else -1]
-                for name, fn, pids in order:
-                    seconds, cpu_s, doc = timed(fn, pids)
-                    wall[name].append(seconds)
-                    cpu[name].append(cpu_s)
-                    same = same and doc == reference
+            figures = alternate({"local threads": lambda: timed(local), "ray": lambda: timed(on_ray, cluster)},
+                                args.runs, rotate=True)
         finally:
             ray.shutdown()
+    wall = {name: [w for w, _, _ in got] for name, got in figures.items()}
+    cpu = {name: [c for _, c, _ in got] for name, got in figures.items()}
+    same = all(doc == reference for got in figures.values() for _, _, doc in got)
     report(args, start_s, first_s, wall, cpu, same)
 
 

@@ -6,33 +6,29 @@
                 {"__key__", "npy", "cls"} samples (skipped where webdataset is not installed).
 
 The data is an ImageFolder tree of 224x224 JPEGs (10 classes), written as uint8. Each
-measurement is a fresh process (imports not timed); methods alternate in an order that rotates
-from run to run; medians are reported. The large tree measures memory: peak RSS must not grow
-with the number of images.
+measurement is a fresh process (benchmarks/harness.py: imports not timed); methods alternate in
+an order that rotates from run to run, after one uncounted round; medians are reported. The large
+tree measures memory: peak RSS must not grow with the number of images.
 
-    python benchmarks/bench_shards.py                       # 2,000 and 50,000 images
-    python benchmarks/bench_shards.py --small 500 --large 5000 --runs 3
-    python benchmarks/bench_shards.py --discovery 1000000 --against ../main   # find_images, 10^6 empty files
+    python -m benchmarks.bench_shards                       # 2,000 and 50,000 images
+    python -m benchmarks.bench_shards --small 500 --large 5000 --runs 3
+    python -m benchmarks.bench_shards --discovery 1000000 --against ../main   # find_images, 10^6 empty files
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tensortool
-from bench_load_image import make_jpegs, peak_rss_mib  # noqa: E402
+from benchmarks.data import make_jpegs
+from benchmarks.harness import Sample, arguments, compare, machine_line, median_seconds, report, run_child
 
 CLASSES = 10
+IMPORTS = ["torch", "torchvision.io", "PIL.Image", "tensortool", "tensortool.sources.image.shards",
+           "tensortool.safetensors_file"]
 
 
 def make_tree(root: Path, count: int, distinct: int = 400) -> None:
@@ -79,32 +75,19 @@ def run_webdataset(tree: Path, out: Path) -> int:
 METHODS = {"memory": run_memory, "shards": run_shards, "webdataset": run_webdataset}
 
 
-def child(method: str, tree: Path, out: Path) -> None:
-    import torch  # noqa: F401  (imports are not timed)
-    import torchvision.io  # noqa: F401
-    import PIL.Image  # noqa: F401
-    import tensortool
-    import tensortool.sources.image.shards  # noqa: F401
-    import tensortool.safetensors_file  # noqa: F401
-    if method == "webdataset":
-        import webdataset  # noqa: F401
-    baseline = peak_rss_mib()
-    started = time.perf_counter()
-    count = METHODS[method](tree, out)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "count": count, "peak_mib": peak_rss_mib(), "baseline_mib": baseline}))
+def counted(count: int) -> dict:
+    return {"count": count}
 
 
-def measure(method: str, tree: Path, scratch: Path) -> dict:
-    out = scratch / "out"
+def fresh(out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    done = subprocess.run([sys.executable, __file__, "--child", method, str(tree), str(out)],
-                          capture_output=True, text=True)
-    shutil.rmtree(out, ignore_errors=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{method} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def find(root: Path) -> int:
+    from tensortool.sources.image.files import find_images
+
+    return len(find_images([root]).files)
 
 
 def discovery(count: int, scratch: Path, against: list[str], runs: int) -> None:
@@ -116,73 +99,57 @@ def discovery(count: int, scratch: Path, against: list[str], runs: int) -> None:
         folder.mkdir(parents=True)
         for i in range(1000):
             os.close(os.open(folder / f"img{i:06d}.jpg", os.O_CREAT | os.O_WRONLY, 0o644))
-    code = ("import json, sys, time; sys.path[:0] = [sys.argv[2], sys.argv[3]]; import torch; "
-            "from tensortool.sources.image.files import find_images; from bench_load_image import peak_rss_mib; "
-            "base = peak_rss_mib(); t = time.perf_counter(); n = len(find_images([sys.argv[1]]).files); "
-            "print(json.dumps({'seconds': time.perf_counter() - t, 'files': n, 'mib': peak_rss_mib() - base}))")
-    here = Path(__file__).resolve().parent
-    checkouts = [str(here.parent)] + against
-    rows: dict[str, list[dict]] = {c: [] for c in checkouts}
+    checkouts = [None, *against]  # None: this checkout
+    rows: dict[str | None, list[Sample]] = {c: [] for c in checkouts}
     for _ in range(runs):
         for checkout in checkouts:
-            done = subprocess.run([sys.executable, "-c", code, str(root), checkout, str(here)],
-                                  capture_output=True, text=True, check=True)
-            rows[checkout].append(json.loads(done.stdout))
+            rows[checkout].append(run_child(find, [root], imports=["torch", "tensortool.sources.image.files"],
+                                            describe=counted, checkout=checkout and Path(checkout)))
     for checkout, got in rows.items():
-        print(f"find_images on {got[0]['files']:,} files ({checkout}): median "
-              f"{statistics.median(r['seconds'] for r in got):.2f} s, "
-              f"{statistics.median(r['mib'] for r in got):.0f} MiB held, {runs} runs")
-
-
-def report(name: str, rows: list[dict]) -> dict:
-    seconds = statistics.median(r["seconds"] for r in rows)
-    peak = statistics.median(r["peak_mib"] for r in rows)
-    count = rows[0]["count"]
-    print(f"  {name:<11} {seconds:8.2f} s  {count / seconds:8.0f} images/s  peak RSS {peak:7.0f} MiB "
-          f"(imports {statistics.median(r['baseline_mib'] for r in rows):.0f})")
-    return {"seconds": seconds, "rate": count / seconds, "peak": peak}
+        print(f"find_images on {got[0].extra['count']:,} files ({checkout or 'this checkout'}): median "
+              f"{median_seconds(got):.2f} s, {statistics.median(r.added_mib for r in got):.0f} MiB held, {runs} runs")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser = arguments(__doc__, runs=3)
     parser.add_argument("--small", type=int, default=2000)
     parser.add_argument("--large", type=int, default=50000)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--large-runs", type=int, default=1)
     parser.add_argument("--discovery", type=int, default=0, help="only time file discovery on this many files")
     parser.add_argument("--against", nargs="*", default=[], help="with --discovery: other checkouts to time too")
     args = parser.parse_args()
-    if args.child:
-        return child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+    methods = dict(METHODS)
     try:
         import webdataset  # noqa: F401
-        methods = ["memory", "shards", "webdataset"]
     except ImportError:
-        methods = ["memory", "shards"]
+        del methods["webdataset"]
         print("webdataset is not installed: its script is left out")
+    print(machine_line())
     with tempfile.TemporaryDirectory(prefix="bench_shards_") as tmp:
         scratch = Path(tmp)
         if args.discovery:
             return discovery(args.discovery, scratch, args.against, args.runs)
-        small, large = scratch / "small", scratch / "large"
+        small, large, out = scratch / "small", scratch / "large", scratch / "out"
         make_tree(small, args.small)
-        rows: dict[str, list[dict]] = {m: [] for m in methods}
-        for run in range(args.runs):
-            for method in methods[run % len(methods):] + methods[:run % len(methods)]:
-                rows[method].append(measure(method, small, scratch))
-        print(f"{args.small:,} images of 224x224, uint8, medians of {args.runs} runs ({os.cpu_count()} cores):")
-        got = {m: report(m, rows[m]) for m in methods}
-        print(f"  shards / memory throughput: {got['shards']['rate'] / got['memory']['rate']:.2f}")
+        got = compare(methods, [small, out], args.runs, rotate=True, before=lambda: fresh(out),
+                      imports=IMPORTS + (["webdataset"] if "webdataset" in methods else []))
+        print(f"{args.small:,} images of 224x224, uint8, medians of {args.runs} runs:")
+        report(got, count=args.small, unit="images", indent="  ")
+        speed = {m: 1 / median_seconds(got[m]) for m in methods}
+        print(f"  shards / memory throughput: {speed['shards'] / speed['memory']:.2f}")
         if "webdataset" in got:
-            print(f"  shards / webdataset throughput: {got['shards']['rate'] / got['webdataset']['rate']:.2f}")
+            print(f"  shards / webdataset throughput: {speed['shards'] / speed['webdataset']:.2f}")
         if args.large:
             make_tree(large, args.large)
-            big = [measure("shards", large, scratch) for _ in range(args.large_runs)]
+            big = []
+            for _ in range(args.large_runs):
+                fresh(out)
+                big.append(run_child(run_shards, [large, out], imports=IMPORTS))
             print(f"{args.large:,} images, shards, medians of {args.large_runs} run(s):")
-            got_large = report("shards", big)
-            print(f"  peak RSS {args.large:,} vs {args.small:,} images: {got_large['peak'] / got['shards']['peak']:.3f}x "
-                  f"({got_large['peak']:.0f} vs {got['shards']['peak']:.0f} MiB)")
+            report({"shards": big}, count=args.large, unit="images", indent="  ")
+            peak_large, peak_small = (statistics.median(s.peak_mib for s in r) for r in (big, got["shards"]))
+            print(f"  peak RSS {args.large:,} vs {args.small:,} images: {peak_large / peak_small:.3f}x "
+                  f"({peak_large:.0f} vs {peak_small:.0f} MiB)")
 
 
 if __name__ == "__main__":

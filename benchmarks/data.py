@@ -27,3 +27,22 @@ def make_jpegs(folder: Path, count: int, size: int = 256) -> list[Path]:
         img.save(path, quality=90)
         files.append(path)
     return files
+
+
+def make_noisy(folder: Path, count: int, suffix: str, size: int = 256) -> list[Path]:
+    """Smooth gradients plus Gaussian noise (sigma 24): harder to decode than photo crops."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size]
+    files = []
+    for i in range(count):
+        phase = rng.uniform(0, 255, 3)
+        base = np.stack([(x + phase[0]) % 256, (y + phase[1]) % 256, (x + y + phase[2]) % 256], -1)
+        img = np.clip(base + rng.normal(0, 24, base.shape), 0, 255).astype(np.uint8)
+        path = folder / f"img_{i:05d}{suffix}"
+        Image.fromarray(img).save(path, **({"quality": 90} if suffix == ".jpg" else {}))
+        files.append(path)
+    return files

@@ -44,6 +44,16 @@ Example, a complete benchmark (``benchmarks/bench_sum.py``)::
 Run it with ``python -m benchmarks.bench_sum --runs 3``. A method's arguments travel to the
 child as JSON (`pathlib.Path` values come back as paths); pass ``describe=`` to turn a method's
 result into extra JSON fields (a checksum, the output's size), found in `Sample.extra`.
+
+More that some benchmarks need:
+
+* ``warm=True``: the child calls the method once untimed, then times a second, warm call;
+* a `Command` in place of a method: a whole process (another tool, the ``tensortool`` command),
+  timed as its wall time, start-up included (no peak RSS);
+* ``after=``: called with each measurement's name and `Sample` (to check what a command wrote);
+* ``run_child(..., checkout=OTHER)``: the child imports tensortool from another checkout;
+* `alternate` and `timed`: methods that must run in this process (a running Ray cluster),
+  with wall and CPU seconds.
 """
 
 from __future__ import annotations
@@ -51,11 +61,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -132,15 +144,44 @@ def _resolve(target: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
+@dataclass
+class Command:
+    """A whole process for `compare`: argv run in `root` (first on PYTHONPATH), timed by its wall time."""
+
+    argv: list[str]
+    root: Path = ROOT
+
+
+def _env(*paths: Path | str) -> dict[str, str]:
+    """This environment with `paths` first on PYTHONPATH."""
+    inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, paths), *inherited])}
+
+
+def run_command(command: Command) -> Sample:
+    """Run `command` once; its seconds are the process's wall time (peak RSS is not known: NaN)."""
+    started = time.perf_counter()
+    done = subprocess.run(command.argv, cwd=command.root, env=_env(command.root), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command.argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return Sample(seconds, math.nan, math.nan)
+
+
 def run_child(method: Callable, args: Sequence[Any] = (), *, imports: Iterable[str] = (),
-              describe: Callable[[Any], dict] | None = None) -> Sample:
-    """Run `method(*args)` once in a fresh process and return its `Sample`."""
+              describe: Callable[[Any], dict] | None = None, warm: bool = False,
+              checkout: Path | None = None) -> Sample:
+    """Run `method(*args)` once in a fresh process and return its `Sample`. With `warm`, the child
+    calls it once untimed first; with `checkout`, the child imports all but ``benchmarks`` from there."""
     job = {"method": f"{_module_name(method)}:{method.__name__}", "args": [_encode(a) for a in args],
-           "imports": list(imports),
+           "imports": list(imports), "warm": warm,
            "describe": f"{_module_name(describe)}:{describe.__name__}" if describe else None}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", "from benchmarks.harness import child; child()", json.dumps(job)],
-                         capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory() as tmp:
+        if checkout:  # a folder holding only this checkout's benchmarks, then the other checkout
+            os.symlink(ROOT / "benchmarks", Path(tmp, "benchmarks"))
+        env = _env(tmp, Path(checkout).resolve()) if checkout else _env(ROOT)
+        out = subprocess.run([sys.executable, "-c", "from benchmarks.harness import child; child()", json.dumps(job)],
+                             capture_output=True, text=True, env=env, cwd=tmp if checkout else None)
     if out.returncode:
         raise SystemExit(f"{job['method']} failed in its child process:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -156,6 +197,8 @@ def child() -> None:
     describe = _resolve(job["describe"]) if job["describe"] else None
     args = [_decode(a) for a in job["args"]]
     baseline = peak_rss_mib()
+    if job["warm"]:
+        method(*args)  # freed before the timed call
     started = time.perf_counter()
     result = method(*args)
     seconds = time.perf_counter() - started
@@ -164,34 +207,68 @@ def child() -> None:
     print(json.dumps({"seconds": seconds, "peak_mib": peak, "added_mib": peak - baseline, "extra": extra}))
 
 
-def compare(methods: Mapping[str, Callable], args: Sequence[Any], runs: int, *, imports: Iterable[str] = (),
-            describe: Callable[[Any], dict] | None = None, rotate: bool = False,
-            before: Callable[[], None] | None = None) -> dict[str, list[Sample]]:
+def compare(methods: Mapping[str, Callable | Command], args: Sequence[Any], runs: int, *,
+            imports: Iterable[str] = (), describe: Callable[[Any], dict] | None = None, rotate: bool = False,
+            warm: bool = False, before: Callable[[], None] | None = None,
+            after: Callable[[str, Sample], None] | None = None) -> dict[str, list[Sample]]:
     """Measure every method `runs` times, alternating, after one uncounted warm-up round.
 
     `rotate` changes which method goes first from run to run (so none always follows the one that
-    just freed gigabytes); `before` runs before every measurement (e.g. to remove an output)."""
+    just freed gigabytes); `before` runs before every measurement (e.g. to remove an output),
+    `after` after it, with the method's name and sample. A `Command` ignores the other options."""
     imports = list(imports)
     names = list(methods)
     results: dict[str, list[Sample]] = {name: [] for name in names}
     for run in range(runs + 1):  # run 0 warms the page cache and is not counted
-        order = names[run % len(names):] + names[:run % len(names)] if rotate else names
-        for name in order:
+        for name in _order(names, run, rotate):
             if before:
                 before()
-            sample = run_child(methods[name], args, imports=imports, describe=describe)
+            method = methods[name]
+            sample = run_command(method) if isinstance(method, Command) else \
+                run_child(method, args, imports=imports, describe=describe, warm=warm)
+            if after:
+                after(name, sample)
             if run:
                 results[name].append(sample)
     return results
 
 
-def alternate(methods: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """In one process: call each method in turn, `rounds` times; each returns its own figure."""
-    figures: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(rounds):
-        for name, method in methods.items():
-            figures[name].append(method())
+def _order(names: list, run: int, rotate: bool) -> list:
+    return names[run % len(names):] + names[:run % len(names)] if rotate else names
+
+
+def alternate(methods: Mapping[str, Callable[[], Any]], rounds: int, *, rotate: bool = False,
+              warmup: bool = False) -> dict[str, list[Any]]:
+    """In one process: call each method in turn, `rounds` times; each returns its own figures.
+    `rotate` as in `compare`; `warmup` adds one uncounted round first."""
+    figures: dict[str, list[Any]] = {name: [] for name in methods}
+    for run in range(-int(warmup), rounds):  # run -1 warms up and is not counted
+        for name in _order(list(methods), run, rotate):
+            value = methods[name]()
+            if run >= 0:
+                figures[name].append(value)
     return figures
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time of these processes (Linux /proc), however busy the machine is."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def timed(fn: Callable[[], Any], pids: Iterable[int] | None = None) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds, result) of one call here: CPU of this process, or of `pids`."""
+    pids = list(pids) if pids is not None else None
+    cpu = time.process_time if pids is None else (lambda: cpu_seconds(pids))
+    used, started = cpu(), time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, cpu() - used, result
 
 
 def median_seconds(samples: Sequence[Sample]) -> float:
@@ -205,12 +282,12 @@ def report(results: Mapping[str, Sequence[Sample]], *, count: float | None = Non
     width = max(len(name) for name in results)
     for name, samples in results.items():
         t = median_seconds(samples)
-        added = statistics.median(s.added_mib for s in samples)
+        peak, added = (statistics.median(getattr(s, f) for s in samples) for f in ("peak_mib", "added_mib"))
         speed = f"{_rate(count / t):>11} {unit}/s  " if count else ""
         share = f" = {added / output_mib:.2f}x the {output_mib:.0f} MiB output" if output_mib else ""
+        rss = "" if math.isnan(peak) else f"  peak RSS {peak:.0f} MiB, added {added:.1f} MiB{share}"
         print(f"{indent}{name:>{width}}: {speed}(median of {len(samples)}: {t:.3f} s, "
-              f"min {min(s.seconds for s in samples):.3f}, max {max(s.seconds for s in samples):.3f})  "
-              f"peak RSS {statistics.median(s.peak_mib for s in samples):.0f} MiB, added {added:.1f} MiB{share}")
+              f"min {min(s.seconds for s in samples):.3f}, max {max(s.seconds for s in samples):.3f}){rss}")
 
 
 def _rate(value: float) -> str:
