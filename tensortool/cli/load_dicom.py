@@ -52,11 +52,6 @@ def load_dicom_command(
     **shared: Any,
 ) -> None:
     """Load a DICOM series into a volume (1×1×D×H×W float32, Hounsfield units for CT)."""
-    from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, load_dicom
-    from ..sources.dicom.preview import write_volume_preview
-    from . import tables
-    from .output import stderr
-
     check_each_series(each_series, output=shared["output"], name_template=name_template, list_=list_, series=series,
                       all_series=all_series, preview=preview, ray=ray)
     if each_series:
@@ -66,6 +61,10 @@ def load_dicom_command(
                                   ray=ray, as_json=shared["json_"], quiet=shared["quiet"])
     if list_:
         return list_series(paths, workers=workers, skip_bad=skip_bad, as_json=shared["json_"])
+    from ..sources.dicom.load import VOLUME_DTYPES, SeriesChoiceError, load_dicom  # torch: not for --list
+    from ..sources.dicom.preview import write_volume_preview
+    from . import tables
+    from .output import stderr
 
     def load(on_progress):
         try:
@@ -84,7 +83,7 @@ def load_dicom_command(
 
 def list_series(paths: list[str], *, workers: int | None, skip_bad: bool, as_json: bool) -> None:
     """``--list``: the series found, without reading pixels."""
-    from ..sources.dicom.load import list_dicom_series
+    from ..sources.dicom.listing import list_dicom_series
     from . import tables
     from .output import emit
 

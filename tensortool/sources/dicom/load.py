@@ -1,5 +1,5 @@
-"""DICOM series into volume tensors (Hounsfield units for CT): the public ``load_dicom`` and
-``list_dicom_series``.
+"""DICOM series into volume tensors (Hounsfield units for CT): the public ``load_dicom``
+(``list_dicom_series`` is in ``listing``, which needs no torch).
 
 Headers are scanned in ``scan``, grouped in ``grouping``, placed in ``geometry``; the chosen
 series' pixels are read and rescaled in ``volume``, then windowed and laid out in ``windows``.
@@ -16,9 +16,9 @@ from ..._version import __version__
 from ...bundle import Bundle
 from ...errors import InputError, OptionError, UsageError
 from .geometry import Geometry, slice_geometry
-from .grouping import Series, SeriesChoiceError, choose_series, group_series
+from .grouping import Series, SeriesChoiceError, choose_series
+from .listing import list_dicom_series, scan_series
 from .pixels import _check_decoder, _read_pixels
-from .scan import find_dicom_files, scan_headers
 from .volume import raw_dtype, read_stack
 from .windows import VOLUME_DTYPES, VOLUME_LAYOUTS, WINDOW_PRESETS, parse_window, shape_volume, window_meta
 
@@ -26,37 +26,6 @@ Progress = Callable[[int, int], None]
 
 __all__ = ["VOLUME_DTYPES", "VOLUME_LAYOUTS", "WINDOW_PRESETS", "SeriesChoiceError", "list_dicom_series",
            "load_dicom", "parse_window"]
-
-
-def scan_series(paths: Sequence[str | os.PathLike] | str | os.PathLike, workers: int | None, skip_bad: bool,
-                progress: Progress | None = None) -> tuple[list[Series], dict[str, Any]]:
-    """(series found under ``paths``, scan facts: not_dicom, skipped, files_seen); headers only."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    if not paths:
-        raise InputError("no input given")
-    files = find_dicom_files(paths)
-    planes, not_dicom, bad = scan_headers(files, workers=workers, skip_bad=skip_bad, progress=progress)
-    if not planes:
-        where = ", ".join(map(str, paths))
-        raise InputError(f"no DICOM images found ({len(files)} file(s) looked at, {not_dicom} not DICOM images)",
-                         where)
-    return group_series(planes), {"not_dicom": not_dicom, "skipped": bad, "files_seen": len(files)}
-
-
-def list_dicom_series(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, workers: int | None = None,
-                      skip_bad: bool = False) -> list[dict[str, Any]]:
-    """The series found under ``paths``, one dict each; no pixels read.
-
-    Keys: index, modality, description, series_number, slices, rows, columns, samples,
-    orientation (axial/coronal/sagittal/oblique), spacing_mm (z, y, x), kind, series_uid.
-    No patient identifiers.
-
-    >>> [s["slices"] for s in list_dicom_series("samples/dicom/ct")]  # doctest: +SKIP
-    [16]
-    """
-    series, _ = scan_series(paths, workers, skip_bad)
-    return [s.row() for s in series]
 
 
 def check_volume_options(*, order: str, dtype: str | None, raw: bool, window: Any, layout: str,
