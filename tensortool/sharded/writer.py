@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -25,16 +26,26 @@ _CHUNK = 1 << 22
 
 
 class _Hashing:
-    """A write-only file that hashes and counts what passes through it."""
+    """A write-only file that hashes and counts what passes through it.
 
-    def __init__(self, raw: BinaryIO):
-        self.raw, self.digest, self.bytes = raw, hashlib.sha256(), 0
+    A large buffer is hashed on ``pool``'s thread while the same bytes are written (both release
+    the GIL), so the hash costs no extra time; each hash finishes before the next write starts,
+    so the digest sees the bytes in file order."""
+
+    def __init__(self, raw: BinaryIO, pool: ThreadPoolExecutor):
+        self.raw, self.pool, self.digest, self.bytes = raw, pool, hashlib.sha256(), 0
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self.digest.update(view)  # hashlib releases the GIL for large buffers
         self.bytes += len(view)
-        return self.raw.write(view)
+        if len(view) < _CHUNK:
+            self.digest.update(view)
+            return self.raw.write(view)
+        hashed = self.pool.submit(self.digest.update, view)
+        try:
+            return self.raw.write(view)
+        finally:
+            hashed.result()
 
     def flush(self) -> None:
         self.raw.flush()
@@ -58,8 +69,8 @@ def write_file(path: str | Path, write: Callable[[BinaryIO], None]) -> tuple[int
     sums: list[tuple[int, str]] = []
 
     def run(tmp: Path) -> None:
-        with open(tmp, "wb") as raw:
-            fh = _Hashing(raw)
+        with open(tmp, "wb") as raw, ThreadPoolExecutor(1) as pool:
+            fh = _Hashing(raw, pool)
             write(fh)
         sums.append((fh.bytes, fh.digest.hexdigest()))
 

@@ -64,6 +64,8 @@ class Batch:
         if shape == self.shape:
             if self.dtype == torch.float32:
                 _to_float32(self.out[i], img, self.layout, self.scale, self.norm)
+            elif self.dtype == torch.uint8:
+                _to_uint8(self.out[i], img, self.layout)
             else:
                 convert_into(self.out[i], img, layout=self.layout, scale=self.scale, normalization=self.norm)
         return shape, bits
@@ -88,6 +90,21 @@ def _to_float32(out: torch.Tensor, img: torch.Tensor, layout: str, scale: bool,
         mean, std = (t.to(torch.float32).numpy().reshape(shape) for t in norm)
         np.subtract(dst, mean, out=dst)
         np.divide(dst, std, out=dst)
+
+
+def _to_uint8(out: torch.Tensor, img: torch.Tensor, layout: str) -> None:
+    """``shaping.convert_into`` for a uint8 slot, in numpy on this thread (see ``_to_float32``:
+    torch's copy of an image-sized tensor also starts an OpenMP team). 8-bit values are copied;
+    a 16-bit image (only with scale, checked by the caller) becomes round(x / 257), rounding
+    half to even as torch.round does."""
+    src = img.numpy()
+    if layout in ("nhwc", "hwc"):
+        src = src.transpose(1, 2, 0)
+    dst = out.numpy()
+    if img.dtype == torch.uint8:
+        np.copyto(dst, src)
+    else:
+        np.copyto(dst, np.round(np.divide(src, np.float32(257.0), dtype=np.float32)), casting="unsafe")
 
 
 def size_error(files: Sequence[Path], shapes: list[tuple[int, ...] | None]) -> OptionError:

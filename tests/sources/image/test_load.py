@@ -309,3 +309,17 @@ def test_float32_is_torchs_float32_arithmetic_bit_for_bit(layout, name, scale, n
         ref = ref.permute(1, 2, 0)
     got = load_images(SPECIAL / name, layout=layout, scale=scale, normalize=normalize)["images"][0]
     assert got.dtype == torch.float32 and torch.equal(got, ref)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("name", ["rgba.png", "rgb16.png"])
+def test_uint8_is_torchs_conversion_bit_for_bit(layout, name):
+    """The uint8 conversion runs in numpy; torch's copy and round(x / 257) are the reference."""
+    img = tv_decode(SPECIAL / name, "RGB")
+    ref = img if img.dtype == torch.uint8 else torch.round(img.to(torch.float32) / 257.0).to(torch.uint8)
+    if layout == "nhwc":
+        ref = ref.permute(1, 2, 0)
+    got = load_images(SPECIAL / name, layout=layout, dtype="uint8", scale=True)["images"][0]
+    assert got.dtype == torch.uint8 and torch.equal(got, ref)
+    if img.dtype != torch.uint8:  # a real 16-bit image: values that round both ways are present
+        assert (img.to(torch.int64) % 257 != 0).any()
