@@ -29,6 +29,12 @@ def fill(text: str, name_of: Callable[[str, str | None], str] = python_name) -> 
     return PARAM.sub(lambda m: name_of(m.group(1), m.group(2)), text)
 
 
+def shown_path(path: str) -> str:
+    """A path as a one-line message shows it: characters that are not printable (a newline in a
+    member name read from an archive, say) escaped as Python writes them."""
+    return path if path.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in path)
+
+
 class TensortoolError(Exception):
     """A problem with the input, the options or the output that the user can fix.
 
@@ -55,7 +61,7 @@ class TensortoolError(Exception):
     def render(self, name_of: Callable[[str, str | None], str] = python_name) -> str:
         """The one-line message, naming parameters through ``name_of(name, value)``."""
         text = fill(self.message, name_of)
-        text = f"{self.path}: {text}" if self.path else text
+        text = f"{shown_path(self.path)}: {text}" if self.path else text
         return f"{text} ({fill(self.hint, name_of)})" if self.hint else text
 
     def __str__(self) -> str:

@@ -66,7 +66,7 @@ class ShardDataset(torch.utils.data.Dataset):
             except (SafetensorError, OSError) as exc:
                 raise InputError(f"cannot read this shard: {exc}", path) from None
             count = self.manifest.shards[index].count
-            if any(len(t) != count for t in tensors.values() if t.dim()):
+            if any(t.dim() == 0 or len(t) != count for t in tensors.values()):  # a 0-d tensor has no rows
                 raise InputError(f"this shard does not hold the {count} samples the manifest says", path)
             self._open[index] = tensors
         return tensors

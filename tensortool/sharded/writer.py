@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -20,7 +21,7 @@ import torch
 from ..errors import OptionError, OutputError
 from ..safetensors_file import write_safetensors
 from ..tensorfile import META_KEY, atomic_write
-from .manifest import MANIFEST_NAME, Manifest, ShardRecord, changed_options, normalized, read_manifest
+from .manifest import MANIFEST_NAME, Manifest, ShardRecord, changed_options, normalized, read_manifest, shown
 
 _CHUNK = 1 << 22
 
@@ -100,7 +101,8 @@ def is_intact(folder: str | Path, record: ShardRecord) -> bool:
     """The shard file is there, of the recorded size and SHA-256."""
     path = Path(folder) / record.name
     try:
-        return path.stat().st_size == record.bytes and file_sha256(path) == record.sha256
+        info = path.stat()  # a regular file only: hashing a FIFO planted under a shard's name would wait forever
+        return stat.S_ISREG(info.st_mode) and info.st_size == record.bytes and file_sha256(path) == record.sha256
     except OSError:
         return False
 
@@ -111,7 +113,8 @@ class ShardFolder:
     A new folder gets an empty manifest at once. An existing manifest is reused when ``kind`` and
     ``options`` are the same (its shards are checked, and the broken ones forgotten, so they are
     written again); otherwise the run is refused. ``force`` starts afresh: the shard files the
-    manifest names are removed, nothing else. ``resume`` insists that a manifest exists.
+    manifest names are removed if they are still what it recorded (size and SHA-256), nothing
+    else. ``resume`` insists that a manifest exists.
 
     >>> folder = ShardFolder("out/", kind="series", options={"window": "lung"}, planned=1)  # doctest: +SKIP
     >>> if folder.done("s-00000.safetensors") is None:  # doctest: +SKIP
@@ -133,7 +136,10 @@ class ShardFolder:
             raise OptionError(f"there is no {MANIFEST_NAME} to resume from", self.path, param="resume")
         if old is not None and force:
             for record in old.shards:
-                (self.path / record.name).unlink(missing_ok=True)
+                # Only a file the manifest itself recorded: the manifest may come from anywhere, and
+                # could name a file of someone else's (its names are plain names in the folder).
+                if is_intact(self.path, record):
+                    (self.path / record.name).unlink(missing_ok=True)
             manifest_path.unlink()
             old = None
         if old is None:
@@ -142,7 +148,8 @@ class ShardFolder:
             self.manifest = Manifest(kind, self.options, planned=planned)
             self.save()
             return
-        changes = changed_options(old.options, self.options) if old.kind == kind else [f"kind: {old.kind} then, {kind} now"]
+        changes = (changed_options(old.options, self.options) if old.kind == kind
+                   else [f"kind: {shown(old.kind)} then, {shown(kind)} now"])
         if changes:
             raise OptionError("this folder holds shards written with other options (" + "; ".join(changes) + ")",
                               self.path, hint="write to a new folder, or pass {force} to start it afresh")

@@ -63,3 +63,17 @@ def test_incomplete_or_damaged_folder_refused(folder, tmp_path):
     with pytest.raises(InputError, match="not complete"):
         open_shards(tmp_path / "part")
     assert len(open_shards(tmp_path / "part", partial=True)) == 0
+
+
+def test_a_shard_whose_tensor_has_no_rows_is_an_input_error(tmp_path):
+    # A 0-d tensor was let through the count check, then indexing it raised IndexError.
+    from tensortool.sharded.manifest import ShardRecord
+    from tensortool.sharded.writer import write_tensors
+
+    out = tmp_path / "out"
+    folder = ShardFolder(out, kind="images", options={}, planned=1)
+    folder.add(ShardRecord("s.safetensors", 0, 1, *write_tensors(out / "s.safetensors", {"images": torch.tensor(3)}, {})))
+    folder.finish({})
+    ds = open_shards(out, verify=True)
+    with pytest.raises(InputError, match="does not hold the 1 samples the manifest says"):
+        ds[0]

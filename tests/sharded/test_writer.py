@@ -108,3 +108,41 @@ def test_open_shards_of_another_kind_gives_rows_as_dicts(tmp_path):
     folder.finish({})
     ds = open_shards(out)
     assert len(ds) == 3 and torch.equal(ds[2]["x"], torch.tensor([5.0, 6.0])) and ds[1]["x"][0] == 3.0
+
+
+def test_force_removes_only_the_files_the_manifest_recorded(tmp_path):
+    # A crafted manifest naming files outside the folder, or files in it that it did not write.
+    out = tmp_path / "data" / "out"
+    ShardFolder(out, kind="test", options={}).add(_record(out, 0, [1.0]))
+    above, beside, mine = tmp_path / "above.safetensors", tmp_path / "data" / "next.safetensors", out / "mine.safetensors"
+    for path in (above, beside, mine):
+        path.write_bytes(b"keep")
+    sha = hashlib.sha256(b"keep").hexdigest()
+    doc = json.loads((out / MANIFEST_NAME).read_text())
+    doc["shards"].append({"name": "mine.safetensors", "index": 1, "count": 1, "bytes": 4, "sha256": "0" * 64})
+    (out / MANIFEST_NAME).write_text(json.dumps(doc))
+    ShardFolder(out, kind="test", options={}, force=True)
+    assert mine.read_bytes() == b"keep" and not (out / "s-0.safetensors").exists()
+    for name in ("../next.safetensors", "../../above.safetensors", str(above)):
+        doc["shards"] = [{"name": name, "index": 0, "count": 1, "bytes": 4, "sha256": sha}]
+        (out / MANIFEST_NAME).write_text(json.dumps(doc))
+        with pytest.raises(InputError, match="not a plain .safetensors file name"):
+            ShardFolder(out, kind="test", options={}, force=True)
+    assert above.read_bytes() == beside.read_bytes() == mine.read_bytes() == b"keep"
+
+
+def test_a_crafted_kind_is_shown_on_one_line(tmp_path):
+    ShardFolder(tmp_path, kind="test", options={})
+    doc = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(dict(doc, kind="x\ny")))
+    with pytest.raises(OptionError, match=r'kind: "x\\ny" then, "test" now') as info:
+        ShardFolder(tmp_path, kind="test", options={})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_under_a_shard_name_is_not_intact_and_not_read(tmp_path):
+    from tensortool.sharded.writer import is_intact
+
+    os.mkfifo(tmp_path / "s-0.safetensors")  # hashing it would wait for a writer forever
+    assert not is_intact(tmp_path, ShardRecord("s-0.safetensors", 0, 1, 0, hashlib.sha256().hexdigest()))

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ...engine import Engine, engine_of
 from ...errors import OptionError, TensortoolError
+from ...safetensors_file import read_header
 from ...sharded.manifest import ShardRecord
 from ...sharded.writer import ShardFolder, is_intact, write_tensors
 from .grouping import Series
@@ -197,12 +198,49 @@ def _still_valid(by_name: dict[str, SeriesTask]) -> Callable[[Path, ShardRecord]
     return check
 
 
+def _kept_entry(entry: Any, task: SeriesTask) -> dict[str, Any] | None:
+    """The manifest entry of a series whose file is kept from an earlier run, or None to convert it
+    again. The series' facts come from the series found now; the earlier entry gives only what its
+    conversion said, and only when that has the types a conversion gives and its shape is the
+    file's: the manifest may come from anywhere, and the summary prints these fields."""
+    if not isinstance(entry, dict):
+        return None
+    shape, dtype, spacing, files, warnings = (entry.get(k) for k in
+                                              ("shape", "dtype", "spacing_mm", "files", "warnings"))
+
+    def whole(value: Any) -> bool:
+        return type(value) is int and value >= 0
+
+    if not (isinstance(shape, list) and all(whole(v) for v in shape) and isinstance(dtype, str)
+            and dtype.isprintable() and whole(files)
+            and (spacing is None or isinstance(spacing, list) and all(v is None or type(v) in (int, float)
+                                                                       for v in spacing))
+            and isinstance(warnings, list) and all(isinstance(w, str) and w.isprintable() for w in warnings)):
+        return None
+    try:
+        volume = read_header(Path(task.folder) / task.name).entries.get("volume")
+    except TensortoolError:
+        return None
+    if volume is None or list(volume.shape) != shape:
+        return None
+    return _entry(task.series, "converted", file=task.name, shape=shape, dtype=dtype, spacing_mm=spacing,
+                  files=files, warnings=warnings)
+
+
 def _run(folder: ShardFolder, tasks: list[SeriesTask], localizers: list[dict[str, Any]], scan: dict[str, Any], *,
          skip_bad: bool, workers: int, engine: str | Engine, progress: Progress | None) -> ExportResult:
     """Convert the tasks not finished yet, saving the manifest after each one."""
-    old = {e.get("file"): e for e in folder.manifest.info.get("series", []) if e.get("status") == "converted"}
+    listed = folder.manifest.info.get("series")
+    old: dict[str, Any] = {}
+    for e in listed if isinstance(listed, list) else []:
+        if isinstance(e, dict) and e.get("status") == "converted" and isinstance(e.get("file"), str):
+            old.setdefault(e["file"], e)
     entries = {e["index"]: e for e in localizers}
-    entries.update({r.index: old[r.name] for r in folder.resumed if r.name in old})
+    by_name = {t.name: t for t in tasks}
+    for record in folder.resumed:  # each a planned series' file (see _still_valid)
+        kept = _kept_entry(old.get(record.name), by_name[record.name])
+        if kept is not None:
+            entries[record.index] = kept
     todo = [t for t in tasks if t.series.index not in entries]
     unreadable = list(scan["skipped"])
     warnings = [f"{len(unreadable)} file(s) with an unreadable header were left out"] if unreadable else []

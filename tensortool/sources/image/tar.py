@@ -27,6 +27,10 @@ _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
 _KEY = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 _CLASS_KEYS = ("cls", "label", "class")
 MAX_LABEL_BYTES = 1 << 16
+# Integer classes are named "0".."max": a crafted class number must not make that list huge.
+MAX_CLASSES = 1 << 20
+# A brace pattern names at most this many files; a crafted one could name billions.
+MAX_EXPANDED = 1_000_000
 
 
 def expand_braces(pattern: str) -> list[str]:
@@ -37,23 +41,30 @@ def expand_braces(pattern: str) -> list[str]:
     >>> expand_braces("s-{08..10}-{a,b}.tar")
     ['s-08-a.tar', 's-08-b.tar', 's-09-a.tar', 's-09-b.tar', 's-10-a.tar', 's-10-b.tar']
     """
-    parts: list[list[str]] = []
+    parts: list[Any] = []  # each a list of names, or (range, width) until the count is known
+    count = 1
     at = 0
     for match in _BRACE.finditer(pattern):
         parts.append([pattern[at:match.start()]])
         body = match.group(1)
         numbers = _RANGE.fullmatch(body)
         if numbers:
-            first, last = int(numbers.group(1)), int(numbers.group(2))
-            width = len(numbers.group(1)) if numbers.group(1).startswith("0") else 0
+            ends = numbers.group(1), numbers.group(2)
+            if max(len(e) for e in ends) > 18:  # int() refuses 4300 digits; no list could be that long anyway
+                raise InputError("a brace range has a number of more than 18 digits", pattern)
+            first, last = int(ends[0]), int(ends[1])
+            width = len(ends[0]) if ends[0].startswith("0") else 0
             step = 1 if last >= first else -1
-            parts.append([str(n).zfill(width) for n in range(first, last + step, step)])
-        elif "," in body:
-            parts.append(body.split(","))
+            parts.append((range(first, last + step, step), width))
+            count *= len(parts[-1][0])
         else:
-            parts.append(["{" + body + "}"])
+            parts.append(body.split(",") if "," in body else ["{" + body + "}"])
+            count *= len(parts[-1])
         at = match.end()
     parts.append([pattern[at:]])
+    if count > MAX_EXPANDED:
+        raise InputError(f"the brace pattern names {count:,} files, more than the limit of {MAX_EXPANDED:,}", pattern)
+    parts = [[str(n).zfill(p[1]) for n in p[0]] if isinstance(p, tuple) else p for p in parts]
     return ["".join(choice) for choice in product(*parts)]
 
 
@@ -75,9 +86,11 @@ class TarMember:
 
     def read_tensor(self) -> torch.Tensor:
         """The member's bytes as a uint8 tensor."""
-        buf = torch.empty(self.size, dtype=torch.uint8)
         try:
             with open(self.tar, "rb") as fh:
+                if self.offset + self.size > os.fstat(fh.fileno()).st_size:  # before allocating what it claims
+                    raise InputError(f"the tar ends inside this member ({self.size:,} bytes claimed)", self)
+                buf = torch.empty(self.size, dtype=torch.uint8)
                 fh.seek(self.offset)
                 got = fh.readinto(memoryview(buf.numpy())) if self.size else 0
         except OSError as exc:
@@ -97,6 +110,15 @@ def _label_text(fh: Any, member: tarfile.TarInfo, where: str) -> str:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise InputError("the class member is not UTF-8 text", where) from None
+
+
+def _cls_class(text: str, where: str) -> int | str:
+    """A .cls member's class: an integer, or else a class name."""
+    if not re.fullmatch(r"-?\d+", text):
+        return text
+    if len(text.lstrip("-")) > len(str(MAX_CLASSES)):  # int() refuses 4300 digits: bounded before converting
+        raise InputError(f"a class number of {len(text.lstrip('-')):,} digits is out of range", where)
+    return int(text)
 
 
 def _json_class(text: str, where: str) -> Any:
@@ -120,9 +142,11 @@ def scan_tar(path: str | Path, is_image: Any) -> list[tuple[TarMember, Any]]:
     if where.lower().endswith(_COMPRESSED):
         raise InputError("a compressed tar cannot be read in place", path, hint="use uncompressed .tar shards")
     samples: dict[str, list[Any]] = {}  # key -> [image member, class]
+    seen = 0
     try:
         with tarfile.open(where, "r:") as fh:
             for member in fh:
+                seen += 1
                 match = _KEY.match(member.name) if member.isfile() else None
                 if match is None:
                     continue
@@ -131,15 +155,24 @@ def scan_tar(path: str | Path, is_image: Any) -> list[tuple[TarMember, Any]]:
                 name = f"{where}:{member.name}"
                 if ext == "cls" and entry[1] is None:
                     text = _label_text(fh, member, name)
-                    entry[1] = int(text) if re.fullmatch(r"-?\d+", text) else text
+                    entry[1] = _cls_class(text, name)
                 elif ext == "json" and entry[1] is None:
                     entry[1] = _json_class(_label_text(fh, member, name), name)
                 elif entry[0] is None and is_image(member.name):
+                    if member.issparse():  # its stored bytes are not the file: it cannot be read by offset
+                        raise InputError("a sparse member cannot be read in place", name)
                     entry[0] = TarMember(where, member.name, member.offset_data, member.size)
     except FileNotFoundError:
         raise InputError("no such file", path) from None
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        problem = "is compressed or not a tar" if isinstance(exc, tarfile.ReadError) else str(exc)
+    except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError, MemoryError) as exc:
+        # ValueError, OverflowError: tarfile seeking past a member whose header claims more than 2**63
+        # bytes; MemoryError: tarfile reading a long-name or pax header whole, of the size it claims
+        if isinstance(exc, tarfile.ReadError) and not seen:
+            problem = "is compressed or not a tar"
+        elif isinstance(exc, (ValueError, OverflowError, MemoryError)):
+            problem = "a member header claims an impossible size"
+        else:
+            problem = str(exc)
         raise InputError(f"cannot read this tar: {problem}", path,
                          hint="plain (uncompressed) .tar shards are read in place") from None
     return [(image, cls) for image, cls in samples.values() if image is not None]
@@ -165,6 +198,9 @@ def tar_images(paths: list[str], is_image: Any) -> tuple[list[TarMember], list[i
     if all(isinstance(c, int) for c in classes):
         if min(classes) < 0:
             raise InputError(f"negative class {min(classes)}", members[classes.index(min(classes))])
+        if max(classes) >= MAX_CLASSES:  # the class names below would be a list that long
+            raise InputError(f"class {max(classes):,} is above the limit of {MAX_CLASSES:,} classes",
+                             members[classes.index(max(classes))])
         return members, classes, [str(i) for i in range(max(classes) + 1)]
     names = sorted({str(c) for c in classes})
     index = {name: i for i, name in enumerate(names)}

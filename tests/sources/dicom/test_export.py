@@ -20,7 +20,7 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from tests.dicom_writer import write_export_tree
-from tensortool import OptionError, UsageError
+from tensortool import OptionError, TensortoolError, UsageError
 from tensortool.cli.app import app
 from tensortool.sources.dicom.export import convert_dicom_tree
 
@@ -243,3 +243,43 @@ def test_a_series_added_to_the_tree_is_converted_and_the_rest_match_a_clean_run(
     convert_dicom_tree(tmp_path / "tree", tmp_path / "clean", workers=1)
     assert again.ok and again.converted + again.resumed == 3
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
+
+
+@pytest.mark.parametrize("entry", [None, "x", {"status": "converted", "file": ["unhashable"]},
+                                   {"status": "converted", "file": "FILE"},
+                                   {"status": "converted", "file": "FILE", "shape": "1x1", "warnings": [3]},
+                                   {"status": "converted", "file": "FILE", "shape": [1, 1, 6, 24, 20], "dtype": "float32",
+                                    "spacing_mm": None, "files": 6, "warnings": ["\x1b[2J"], "index": 77},
+                                   {"status": "converted", "file": "FILE", "shape": [1, 1, 6, 24, 21], "dtype": "float32",
+                                    "spacing_mm": None, "files": 6, "warnings": []}])
+def test_resume_takes_only_well_formed_entries_from_the_manifest(tree, tmp_path, entry):
+    # A crafted "series" entry was taken as it was: a crash in the library or in the summary.
+    root, _ = tree
+    out = tmp_path / "out"
+    first = convert_dicom_tree(root, out, workers=1)
+    doc = json.loads((out / "manifest.json").read_text())
+    name = first.series[0]["file"]
+    if isinstance(entry, dict):
+        entry = {k: (name if v == "FILE" else v) for k, v in entry.items()}
+    doc["series"][0] = entry
+    (out / "manifest.json").write_text(json.dumps(doc))
+    again = convert_dicom_tree(root, out, workers=1)
+    assert (again.resumed, again.converted) == (2, 1)  # the series of the odd entry is converted again
+    assert again.series == first.series
+    r = cli(root, "--each-series", "-o", out)
+    assert r.exit_code == 1 and "3 series converted (3 kept" in r.stdout and "internal error" not in r.output
+
+
+def test_force_and_resume_never_touch_files_the_manifest_names_outside_the_folder(tree, tmp_path):
+    root, _ = tree
+    out = tmp_path / "data" / "out"
+    first = convert_dicom_tree(root, out, workers=1)
+    outside = tmp_path / "data" / first.series[0]["file"]
+    outside.write_bytes((out / first.series[0]["file"]).read_bytes())  # the same bytes: "intact" by its record
+    doc = json.loads((out / "manifest.json").read_text())
+    doc["shards"][0]["name"] = doc["series"][0]["file"] = f"../{outside.name}"
+    (out / "manifest.json").write_text(json.dumps(doc))
+    for force in (False, True):
+        with pytest.raises(TensortoolError, match="not a plain .safetensors file name in the folder"):
+            convert_dicom_tree(root, out, workers=1, force=force)
+    assert outside.read_bytes() == (out / first.series[0]["file"]).read_bytes()

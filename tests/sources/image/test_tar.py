@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import resource
+import subprocess
+import sys
 import tarfile
+import time
 
 import pytest
 import torch
@@ -12,6 +17,7 @@ import torch
 from tensortool import dataset_stats, load_images
 from tensortool.errors import InputError
 from tensortool.sources.image.tar import expand_braces
+from tests.conftest import SAMPLES
 from tests.sharded.helpers import make_tree, read_folder, reference
 
 
@@ -146,3 +152,100 @@ def test_cli_load_image_and_stats_take_brace_patterns(tmp_path):
     assert json.loads(loaded.stdout)["tensors"]["images"]["shape"] == [15, 3, 16, 20]
     stats = CliRunner().invoke(app, ["stats", pattern, "--json"])
     assert stats.exit_code == 0 and json.loads(stats.stdout)["count"] == 15
+
+
+def _one_image_tar(path, *members) -> str:
+    png = (SAMPLES / "special" / "gray.png").read_bytes()
+    with tarfile.open(path, "w") as tf:
+        _add(tf, "a.png", png)
+        for name, data in members:
+            _add(tf, name, data)
+    return str(path)
+
+
+@pytest.mark.parametrize("member, message", [
+    (("a.cls", b"999999999999"), "a class number of 12 digits is out of range"),
+    (("a.cls", b"9" * 5000), "a class number of 5,000 digits is out of range"),  # int() itself refuses 4300
+    (("a.json", b'{"cls": 99999999999999}'), "class 99,999,999,999,999 is above the limit of 1,048,576 classes"),
+    (("a.cls", b"1048576"), "class 1,048,576 is above the limit"),
+])
+def test_a_huge_class_number_is_refused_not_listed(tmp_path, member, message):
+    # The class names of integer classes are "0".."max": the list once grew to the number's size.
+    path = _one_image_tar(tmp_path / "x.tar", member)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=message) as info:
+        load_images(path)
+    assert time.perf_counter() - started < 2 and info.value.path.startswith(f"{path}:a.")
+    assert load_images(_one_image_tar(tmp_path / "y.tar", ("a.cls", b"1048575")))["labels"].tolist() == [1048575]
+
+
+@pytest.mark.parametrize("pattern, count", [("a-{0..999999999}.tar", "1,000,000,000"),
+                                            ("{a,b}-{0..999}-{0..999}.tar", "2,000,000"),
+                                            ("a-{0..1000000}.tar", "1,000,001")])
+def test_a_brace_pattern_naming_too_many_files_is_refused_before_expanding(tmp_path, pattern, count):
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=f"names {count} files, more than the limit of 1,000,000") as info:
+        load_images(str(tmp_path / pattern))
+    assert time.perf_counter() - started < 1 and info.value.path == str(tmp_path / pattern)
+    with pytest.raises(InputError, match="more than 18 digits"):
+        expand_braces("a-{0.." + "9" * 5000 + "}.tar")  # int() refuses 4300 digits
+    assert len(expand_braces("{0..999}-{0..999}")) == 1_000_000
+
+
+def test_a_member_size_beyond_the_file_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "x.tar"
+    data = bytearray(open(_one_image_tar(path), "rb").read())
+    data[124:136] = b"\x80" + b"\xff" * 11  # size 2**88 (base-256): tarfile then seeks past 2**63
+    data[148:156] = b" " * 8
+    data[148:156] = b"%06o\0 " % sum(data[:512])
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="a member header claims an impossible size") as info:
+        load_images(path)
+    assert info.value.path == str(path)
+    from tensortool.sources.image.tar import TarMember
+
+    with pytest.raises(InputError, match="the tar ends inside this member"):  # checked before allocating
+        TarMember(str(path), "a.png", 512, 1 << 60).read_tensor()
+
+
+def test_a_sparse_image_member_is_refused(tmp_path):
+    # Its stored bytes are not the file's: read by offset they would be decoded as the image.
+    path = tmp_path / "x.tar"
+    png = (SAMPLES / "special" / "gray.png").read_bytes()
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tf:
+        info = tarfile.TarInfo("a.png")
+        info.type, info.size = tarfile.GNUTYPE_SPARSE, len(png)
+        tf.addfile(info, io.BytesIO(png))
+    with pytest.raises(InputError, match="a sparse member cannot be read in place") as err:
+        load_images(path)
+    assert err.value.path == f"{path}:a.png"
+
+
+def test_a_member_name_with_a_newline_gives_a_one_line_error(tmp_path):
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w") as tf:
+        _add(tf, "a\nb\x1b[2J.png", b"not an image")
+    with pytest.raises(InputError) as info:
+        load_images(path)
+    assert str(info.value) == f"{path}:a\\nb\\x1b[2J.png: not an image file (unrecognised format)"
+    assert info.value.path == f"{path}:a\nb\x1b[2J.png"  # the field keeps the name as it is
+
+
+def test_a_long_name_header_claiming_a_terabyte_is_an_error_not_a_memory_error(tmp_path):
+    # tarfile reads a GNU long name (or a pax header) whole, of the size its header claims: with an
+    # address-space limit that allocation fails, and the MemoryError escaped.
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tf:
+        _add(tf, "x" * 200 + ".png", (SAMPLES / "special" / "gray.png").read_bytes())
+    data = bytearray(path.read_bytes())
+    assert data[156:157] == tarfile.GNUTYPE_LONGNAME
+    data[124:136] = b"\x80" + b"\0" * 5 + b"\1" + b"\0" * 5  # 2**40 bytes, base-256
+    data[148:156] = b" " * 8
+    data[148:156] = b"%06o\0 " % sum(data[:512])
+    path.write_bytes(bytes(data))
+    code = ("import sys\nfrom tensortool import load_images\nfrom tensortool.errors import InputError\n"
+            "try:\n    load_images(sys.argv[1])\nexcept InputError as e:\n    print(e)\n")
+    limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # noqa: E731
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                          preexec_fn=limit, cwd=os.getcwd())
+    assert done.returncode == 0 and done.stdout.startswith(f"{path}: cannot read this tar"), done.stderr[-500:]
