@@ -203,3 +203,25 @@ def test_tasks_pickle_and_a_driver_gets_the_same_folder(tmp_path):
         folder.add(write_image_shard(pickle.loads(pickle.dumps(task))))
     folder.finish(summary_info(plan, folder.manifest))
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "clean")
+
+
+def test_resume_keeps_only_the_shards_the_plan_makes(tmp_path):
+    # A record the plan does not make (an edited manifest naming an intact file of its own) does not
+    # join the dataset: the resumed folder is the one an uninterrupted run writes.
+    root = make_tree(tmp_path / "tree", per_class=2)
+    write_image_shards(root, tmp_path / "clean", dtype="uint8", images_per_shard=4)
+    out = tmp_path / "out"
+    write_image_shards(root, out, dtype="uint8", images_per_shard=4)
+    doc = json.loads((out / "manifest.json").read_text())
+    extra = dict(doc["shards"][0], name="shard-00009.safetensors", index=9)
+    (out / extra["name"]).write_bytes((out / doc["shards"][0]["name"]).read_bytes())
+    doc["shards"].append(extra)
+    doc["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(doc))
+    manifest = write_image_shards(root, out, dtype="uint8", images_per_shard=4)
+    assert [s.name for s in manifest.shards] == [s["name"] for s in
+                                                 json.loads((tmp_path / "clean" / "manifest.json").read_text())["shards"]]
+    assert manifest.count == 6
+    from tensortool import open_shards
+
+    assert len(open_shards(out)) == 6

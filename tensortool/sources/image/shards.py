@@ -21,7 +21,7 @@ from ...engine import Engine, engine_of
 from ...engine.shards import write_shards_on
 from ...errors import InputError, OptionError
 from ...sharded.manifest import Manifest, ShardRecord
-from ...sharded.writer import ShardFolder, write_tensors
+from ...sharded.writer import ShardFolder, is_intact, write_tensors
 from ...shaping import DTYPES, one_hot as make_one_hot
 from .decode import DEFAULT_MAX_PIXELS
 from .files import PathList, find_images, names_of
@@ -154,6 +154,13 @@ def summary_info(plan: ImageShardPlan, manifest: Manifest) -> dict[str, Any]:
     return {**plan.info, "shape": [count, *plan.info["sample_shape"]], "warnings": warnings}
 
 
+def _planned_and_intact(tasks: list[ImageShardTask], folder: Path, record: Any) -> bool:
+    """A finished shard is kept on resume only where the plan has it (the manifest may have been
+    edited: a record the plan does not make would join the dataset) and its file is intact."""
+    task = tasks[record.index] if 0 <= record.index < len(tasks) else None
+    return task is not None and record.name == task.name and is_intact(folder, record)
+
+
 def write_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Path, *, force: bool = False,
                        resume: bool = False, workers: int | None = None, progress: Progress | None = None,
                        on_plan: Callable[[ImageShardPlan, ShardFolder], None] | None = None,
@@ -172,7 +179,7 @@ def write_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | P
     """
     plan = plan_image_shards(paths, folder, **options)
     shards = ShardFolder(folder, kind="images", options=plan.options, force=force, resume=resume,
-                         planned=len(plan.tasks))
+                         planned=len(plan.tasks), verify=partial(_planned_and_intact, plan.tasks))
     if on_plan is not None:
         on_plan(plan, shards)
     total = sum(len(t.files) for t in plan.tasks)
