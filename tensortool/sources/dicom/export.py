@@ -114,7 +114,9 @@ def convert_series(task: SeriesTask) -> dict[str, Any]:
     m = bundle.meta
     entry = _entry(s, "converted", file=task.name, shape=list(volume.shape), dtype=m["dtype"],
                    spacing_mm=m["spacing_mm"], files=len(m["files"]), warnings=m["warnings"])
-    record = ShardRecord(task.name, s.index, 1, size, sha, list(m["skipped"]), {"listing_sha256": task.listing})
+    # count: rows along the first axis (a volume for ncdhw and ndhw, a slice for dhw), as open_shards reads them
+    record = ShardRecord(task.name, s.index, len(volume), size, sha, list(m["skipped"]),
+                         {"listing_sha256": task.listing})
     return {**entry, "record": record}
 
 

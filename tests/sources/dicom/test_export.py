@@ -283,3 +283,18 @@ def test_force_and_resume_never_touch_files_the_manifest_names_outside_the_folde
         with pytest.raises(TensortoolError, match="not a plain .safetensors file name in the folder"):
             convert_dicom_tree(root, out, workers=1, force=force)
     assert outside.read_bytes() == (out / first.series[0]["file"]).read_bytes()
+
+
+@pytest.mark.parametrize("layout, rows", [("ncdhw", 1), ("dhw", 16)])
+def test_an_export_reads_back_through_open_shards(tmp_path, layout, rows):
+    # Each file's rows along its first axis are what open_shards gives: a volume, or a slice for dhw.
+    import torch
+
+    from tensortool import load_dicom, open_shards
+
+    sample = ROOT / "samples" / "dicom" / "ct"
+    convert_dicom_tree([sample], tmp_path / "out", layout=layout)
+    data = open_shards(tmp_path / "out")
+    reference = load_dicom(sample, layout=layout)["volume"]
+    assert len(data) == rows == len(reference)
+    assert all(torch.equal(data[i]["volume"], reference[i]) for i in range(rows))
