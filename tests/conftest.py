@@ -80,3 +80,16 @@ def pil_decode(path: Path, mode: str = "RGB") -> torch.Tensor:
         arr = np.asarray(ImageOps.exif_transpose(im).convert(mode))
     arr = arr[..., None] if arr.ndim == 2 else arr
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+
+@pytest.fixture
+def app_built_once(monkeypatch):
+    """typer's test runner rebuilds the click command on every call (50 ms); a thousand calls need
+    it built once. Use with ``pytestmark = pytest.mark.usefixtures("app_built_once")``."""
+    from typer import testing as typer_testing
+
+    from tensortool.cli.app import app
+
+    real = typer_testing._get_command
+    built = real(app)
+    monkeypatch.setattr(typer_testing, "_get_command", lambda a: built if a is app else real(a))

@@ -122,3 +122,27 @@ def mutate(data: bytes, steps) -> bytes:
             i = at % len(data)
             data = data[:i] + data[j:j + 1] + data[i + 1:]
     return data
+
+
+class Place:
+    """A copy of a clean output folder at base/data/out, with files that no call may touch: one
+    above the folder, some beside it, and one in it that its manifest does not name (plus
+    ``extra``, name relative to ``base`` → bytes)."""
+
+    def __init__(self, base: Path, clean_folder: Path, extra: dict[str, bytes]):
+        import shutil
+
+        self.base = base
+        self.folder = base / "data" / "out"
+        shutil.copytree(clean_folder, self.folder)
+        self.guarded = {base / "above.safetensors": b"above", base / "data" / "next.safetensors": b"next",
+                        self.folder / "notes.safetensors": b"mine", **{base / k: v for k, v in extra.items()}}
+        for path, data in self.guarded.items():
+            path.write_bytes(data)
+
+    def write_manifest(self, text: bytes) -> None:
+        (self.folder / "manifest.json").write_bytes(text)
+
+    def untouched(self) -> None:
+        for path, data in self.guarded.items():
+            assert path.is_file() and path.read_bytes() == data, f"{path} was changed or removed"

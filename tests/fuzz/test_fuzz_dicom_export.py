@@ -7,16 +7,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from typer import testing as typer_testing
 from typer.testing import CliRunner
 
 from tests.dicom_writer import write_export_tree
+from tests.fuzz import contract
 from tests.fuzz.contract import FUZZ, SAMPLES, check, mutate, mutations
 from tensortool import TensortoolError
 from tensortool.cli.app import app
@@ -25,15 +24,8 @@ from tensortool.sharded.manifest import MANIFEST_NAME
 from tensortool.sources.dicom.export import ExportResult, convert_dicom_tree
 
 runner = CliRunner()
-pytestmark = pytest.mark.filterwarnings("ignore")
+pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.usefixtures("app_built_once")]
 
-
-@pytest.fixture(autouse=True)
-def _command_built_once(monkeypatch):
-    """typer's runner rebuilds the click command on every call (50 ms)."""
-    real = typer_testing._get_command
-    built = real(app)
-    monkeypatch.setattr(typer_testing, "_get_command", lambda a: built if a is app else real(a))
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +39,8 @@ def clean(tmp_path_factory):
     return inputs, root / "out", json.loads((root / "out" / MANIFEST_NAME).read_text())
 
 
-class Place:
-    """A copy of the clean folder at base/data/out, beside files no call may touch."""
-
-    def __init__(self, base: Path, clean_folder: Path):
-        self.base = base
-        self.folder = base / "data" / "out"
-        shutil.copytree(clean_folder, self.folder)
-        self.guarded = {base / "above.safetensors": b"above", base / "data" / "next.safetensors": b"next",
-                        self.folder / "notes.safetensors": b"mine", base / "data" / "CT_0001_x.safetensors": b"ct"}
-        for path, data in self.guarded.items():
-            path.write_bytes(data)
-
-    def untouched(self) -> None:
-        for path, data in self.guarded.items():
-            assert path.is_file() and path.read_bytes() == data, f"{path} was changed or removed"
+def guarded_copy(base: Path, clean_folder: Path) -> contract.Place:
+    return contract.Place(base, clean_folder, {"data/CT_0001_x.safetensors": b"ct"})
 
 
 def _record_of(path: Path, name: str, index: int) -> dict:
@@ -84,7 +63,7 @@ SPECIAL = [b"\x00", b"\xff", b"]", b"}", b'"', b",", b"NaN", b"-", b"1e999", b".
 
 
 @st.composite
-def hostile_manifest(draw, doc: dict, place: Place) -> bytes:
+def hostile_manifest(draw, doc: dict, place: contract.Place) -> bytes:
     doc = copy.deepcopy(doc)
     for _ in range(draw(st.integers(1, 4))):
         action = draw(st.sampled_from(["series", "series", "series", "entry", "root", "shard", "outside", "drop"]))
@@ -126,7 +105,7 @@ def hostile_manifest(draw, doc: dict, place: Place) -> bytes:
 @given(data=st.data())
 def test_fuzz_hostile_export_manifest(data, clean, tmp_path_factory):
     inputs, clean_folder, doc = clean
-    place = Place(tmp_path_factory.mktemp("place"), clean_folder)
+    place = guarded_copy(tmp_path_factory.mktemp("place"), clean_folder)
     (place.folder / MANIFEST_NAME).write_bytes(data.draw(hostile_manifest(doc, place)))
     result = check(lambda: convert_dicom_tree(inputs, place.folder, workers=1))
     place.untouched()

@@ -9,15 +9,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from typer import testing as typer_testing
 from typer.testing import CliRunner
 
+from tests.fuzz import contract
 from tests.fuzz.contract import FUZZ, check, mutate, mutations
 from tests.sharded.helpers import make_tree
 from tensortool import InputError
@@ -29,14 +28,8 @@ from tensortool.sources.image.shards import write_image_shards
 
 OPTIONS = dict(dtype="uint8", images_per_shard=2)
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("app_built_once")
 
-
-@pytest.fixture(autouse=True)
-def _command_built_once(monkeypatch):
-    """typer's runner rebuilds the click command on every call (50 ms)."""
-    real = typer_testing._get_command
-    built = real(app)
-    monkeypatch.setattr(typer_testing, "_get_command", lambda a: built if a is app else real(a))
 
 
 @pytest.fixture(scope="module")
@@ -48,25 +41,8 @@ def clean(tmp_path_factory):
     return tree, root / "out", json.loads((root / "out" / MANIFEST_NAME).read_text())
 
 
-class Place:
-    """A copy of the clean folder at base/data/out, with files that no call may touch: one above
-    the folder, one next to it, and one in it that the manifest does not name."""
-
-    def __init__(self, base: Path, clean_folder: Path):
-        self.base = base
-        self.folder = base / "data" / "out"
-        shutil.copytree(clean_folder, self.folder)
-        self.guarded = {base / "above.safetensors": b"above", base / "data" / "next.safetensors": b"next",
-                        self.folder / "notes.safetensors": b"mine", base / "data" / "next.txt": b"next"}
-        for path, data in self.guarded.items():
-            path.write_bytes(data)
-
-    def write_manifest(self, text: bytes) -> None:
-        (self.folder / MANIFEST_NAME).write_bytes(text)
-
-    def untouched(self) -> None:
-        for path, data in self.guarded.items():
-            assert path.is_file() and path.read_bytes() == data, f"{path} was changed or removed"
+def guarded_copy(base: Path, clean_folder: Path) -> contract.Place:
+    return contract.Place(base, clean_folder, {"data/next.txt": b"next"})
 
 
 def _record_of(path: Path, name: str) -> dict:
@@ -88,7 +64,7 @@ SPECIAL = [b"\x00", b"\xff", b"]", b"}", b'"', b",", b"NaN", b"-", b"1e999", b".
 
 
 @st.composite
-def hostile_manifest(draw, clean_doc: dict, place: Place) -> bytes:
+def hostile_manifest(draw, clean_doc: dict, place: contract.Place) -> bytes:
     doc = copy.deepcopy(clean_doc)
     for _ in range(draw(st.integers(1, 4))):
         action = draw(st.sampled_from(["root", "shard", "shard", "name", "outside", "duplicate", "drop", "options"]))
@@ -127,7 +103,7 @@ def _read_all(folder: Path, verify: bool) -> object:
     return ds
 
 
-def _readers(place: Place) -> None:
+def _readers(place: contract.Place) -> None:
     for call in (lambda: read_manifest(place.folder), lambda: shards_summary(place.folder),
                  lambda: _read_all(place.folder, False), lambda: _read_all(place.folder, True)):
         result = check(call)
@@ -141,7 +117,7 @@ def _readers(place: Place) -> None:
     place.untouched()
 
 
-def _writers(place: Place, tree: Path, clean_folder: Path) -> None:
+def _writers(place: contract.Place, tree: Path, clean_folder: Path) -> None:
     for call in (lambda: ShardFolder(place.folder, kind="images", options=read_manifest(clean_folder).options),
                  lambda: write_image_shards(tree, place.folder, **OPTIONS),
                  lambda: write_image_shards(tree, place.folder, force=True, **OPTIONS)):
@@ -155,7 +131,7 @@ def _writers(place: Place, tree: Path, clean_folder: Path) -> None:
 @given(data=st.data())
 def test_fuzz_hostile_manifest(data, clean, tmp_path_factory):
     tree, clean_folder, clean_doc = clean
-    place = Place(tmp_path_factory.mktemp("place"), clean_folder)
+    place = guarded_copy(tmp_path_factory.mktemp("place"), clean_folder)
     place.write_manifest(data.draw(hostile_manifest(clean_doc, place)))
     _readers(place)
     _writers(place, tree, clean_folder)
@@ -174,7 +150,7 @@ def test_fuzz_hostile_shard_file(which, steps, head, clean, tmp_path_factory):
     """A shard file crafted, and recorded in the manifest by its new size and hash (so that it is
     'intact'): reading it, and resuming into the folder."""
     tree, clean_folder, clean_doc = clean
-    place = Place(tmp_path_factory.mktemp("place"), clean_folder)
+    place = guarded_copy(tmp_path_factory.mktemp("place"), clean_folder)
     doc = copy.deepcopy(clean_doc)
     record = doc["shards"][which]
     path = place.folder / record["name"]

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from typer import testing as typer_testing
 from typer.testing import CliRunner
 
 from tests.security.pickle_payloads import corpus
@@ -19,14 +18,8 @@ from tensortool.errors import TensortoolError
 from tensortool.pickle_load import load_pickle
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("app_built_once")
 
-
-@pytest.fixture(autouse=True)
-def _command_built_once(monkeypatch):
-    """typer's runner rebuilds the click command on every call (50 ms); a thousand calls need it once."""
-    real = typer_testing._get_command
-    built = real(app)
-    monkeypatch.setattr(typer_testing, "_get_command", lambda a: built if a is app else real(a))
 SUGGESTED = re.compile(r"--allow-global ([A-Za-z_][\w.]*)")  # as the CLI renders a hint
 SUGGESTED_TO_PYTHON = re.compile(r"\{allow_globals=([A-Za-z_][\w.]*)\}")  # in the hint the library gives
 
