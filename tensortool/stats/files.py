@@ -51,7 +51,7 @@ def read_stats(path: str | Path) -> DatasetStats:
 def merge_stats(paths: Sequence[str | Path]) -> DatasetStats:
     """Combine stats files (shards, or any partial results with the same options) exactly."""
     if len(paths) < 2:
-        raise OptionError("stats merge needs at least two stats files")
+        raise OptionError(f"a merge needs at least two stats files, not {len(paths)}", param="paths")
     merged: DatasetStats | None = None
     for path in paths:
         part = read_stats(path)
