@@ -24,9 +24,20 @@ def python_name(name: str, value: str | None) -> str:
     return f"{name}={value!r}" if value not in ("True", "False", "None") else f"{name}={value}"
 
 
+# A "{" that came from data (a name in a pickle, a table cell): never read as a placeholder, and
+# shown as "{" again once the placeholders are filled.
+DATA_BRACE = "\ue000"
+
+
+def literal(text: str) -> str:
+    """Text from a file, for a message: a ``{name}`` in it stays text and is never shown as a
+    parameter (or, on the command line, as a flag such as ``--trust-pickle``)."""
+    return text.replace("{", DATA_BRACE)
+
+
 def fill(text: str, name_of: Callable[[str, str | None], str] = python_name) -> str:
     """``text`` with each ``{name}``/``{name=value}`` replaced by ``name_of(name, value)``."""
-    return PARAM.sub(lambda m: name_of(m.group(1), m.group(2)), text)
+    return PARAM.sub(lambda m: name_of(m.group(1), m.group(2)), text).replace(DATA_BRACE, "{")
 
 
 def shown_path(path: str) -> str:

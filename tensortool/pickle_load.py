@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, literal
 from .pickle_audit import REPEAT_FACTOR, audit
 from .pickle_globals import PLAIN, TRUST_ONLY, is_harmful, is_plain, resolve_allowed
 from .pickle_scan import Scan
@@ -201,7 +201,7 @@ def scan_globals(path: Path, max_pickles: int = LEGACY_PICKLES) -> list[str]:
 def _show(text: str, limit: int = 120) -> str:
     """A name or message from the file, safe to print on one line: escapes, no terminal controls."""
     shown = text if text.isprintable() else ascii(text)[1:-1]
-    return shown if len(shown) <= limit else shown[:limit] + "…"
+    return literal(shown if len(shown) <= limit else shown[:limit] + "…")
 
 
 DO_NOT_TRUST = "do not load this file, and do not pass {trust_pickle=True} for it"

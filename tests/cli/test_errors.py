@@ -108,3 +108,18 @@ def test_a_usage_error_stays_clicks_message_with_json(monkeypatch):
     monkeypatch.setattr(table_load, "load_csv", fails)
     result = runner.invoke(app, ["load-csv", WINE, "--json"])
     assert result.exit_code == 2 and result.stdout == "" and "Usage: " in result.stderr
+
+
+def test_braces_from_a_file_are_never_shown_as_a_flag(tmp_path):
+    # A pickle whose global is named like a parameter placeholder: the refusal shows the name as
+    # written in the file, never as the flag it would otherwise render to.
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(b"\x80\x02c{trust_pickle=True}\nx\n)R.")
+    result = runner.invoke(app, ["ckpt", "inspect", str(evil)])
+    assert result.exit_code == 1 and "{trust_pickle=True}.x" in result.stderr, result.stderr
+    assert result.stderr.count("--trust-pickle") == 1  # the hint's own warning not to use it, once
+    # The same for a table cell: the error names the cell as it is.
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,{force}\n")
+    result = runner.invoke(app, ["load-csv", str(table), "--columns", "b"])
+    assert result.exit_code == 1 and "{force}" in result.stderr and "--force" not in result.stderr, result.stderr

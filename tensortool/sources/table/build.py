@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import InputError
+from ...errors import InputError, literal
 from ...shaping import scale_columns
 from . import columns as cols
 from .constants import FEATURE_DTYPE_NAMES
@@ -85,7 +85,7 @@ def _text_numbers(col, nulls: np.ndarray, name: str, src: Path, data: Path, dial
                 if len(split) > 1 and all(is_number(c) for c in split) else
                 f"one-hot it with {{categorical={name}}} (or {{categorical=auto}}), "
                 f"or leave it out with {{drop={name}}}")
-        raise InputError(f"column {name!r} is not numeric (e.g. {sample!r})", src, hint=hint)
+        raise InputError(f"column {literal(repr(name))} is not numeric (e.g. {literal(repr(sample))})", src, hint=hint)
     if not skip_bad:
         problem = first_problem(data, dialect, numeric=[name], missing=nulls_text, check_missing=False,
                                 skip_ragged=skip_bad)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...errors import InputError, OptionError
+from ...errors import InputError, OptionError, literal
 from .read import Dialect, is_number
 
 
@@ -30,7 +30,7 @@ def resolve(spec: str | int, names: Sequence[str], path: Path, param: str) -> st
 def shown_cell(value: Any) -> str:
     """A cell or name for a one-line message: as it is, or quoted and escaped when not printable."""
     text = str(value)
-    return text if text.isprintable() else repr(text)
+    return literal(text if text.isprintable() else repr(text))
 
 
 def sort_key(value: str) -> tuple:
