@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import OutputError
+from .errors import OutputError, q
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -33,7 +33,7 @@ def check_output(path: str | Path, *, force: bool = False, inputs: Iterable[str 
     if out.exists() and not force:
         raise OutputError("already exists", out, hint="use {force=True} to replace it", param="force")
     if not out.parent.is_dir():
-        raise OutputError(f"folder {str(out.parent)!r} does not exist", out)
+        raise OutputError(f"folder {q(str(out.parent))} does not exist", out)
     return out
 
 

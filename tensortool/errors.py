@@ -35,6 +35,11 @@ def literal(text: str) -> str:
     return text.replace("{", DATA_BRACE)
 
 
+def q(value: Any) -> str:
+    """A value from the data or the caller, quoted for a message (``repr``) and kept literal."""
+    return literal(repr(value))
+
+
 def fill(text: str, name_of: Callable[[str, str | None], str] = python_name) -> str:
     """``text`` with each ``{name}``/``{name=value}`` replaced by ``name_of(name, value)``."""
     return PARAM.sub(lambda m: name_of(m.group(1), m.group(2)), text).replace(DATA_BRACE, "{")

@@ -26,7 +26,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, q
 
 TRUST_ONLY = "only {trust_pickle=True}, and only for a file whose source you trust"
 
@@ -246,7 +246,7 @@ def plain_class_problem(obj: Any) -> str | None:
 def _checked_name(name: str) -> tuple[str, str]:
     module, _, attr = name.rpartition(".")
     if not module or not all(part.isidentifier() for part in name.split(".")):
-        raise UsageError(f"{{allow_globals}} {name!r}: expected module.Name, e.g. argparse.Namespace",
+        raise UsageError(f"{{allow_globals}} {q(name)}: expected module.Name, e.g. argparse.Namespace",
                          param="allow_globals")
     return module, attr
 
@@ -266,7 +266,7 @@ def resolve_user_global(name: str) -> Any:
             "tensortool allows only plain data types, and this standard-library name is not one it knows"
         raise UsageError(f"{refuse}: {why} ({TRUST_ONLY})", param="allow_globals")
     if importlib.util.find_spec(top) is None:
-        raise UsageError(f"{{allow_globals}} {name!r}: cannot import module {module!r}", param="allow_globals")
+        raise UsageError(f"{{allow_globals}} {q(name)}: cannot import module {q(module)}", param="allow_globals")
     obj: Any = None
     parts = name.split(".")
     for cut in range(len(parts) - 1, 0, -1):  # module.Class.Inner: import the longest module prefix
@@ -275,17 +275,17 @@ def resolve_user_global(name: str) -> Any:
         except ImportError:
             continue
         except Exception as exc:  # the user's package failed to import
-            raise UsageError(f"{{allow_globals}} {name!r}: importing {'.'.join(parts[:cut])} failed "
+            raise UsageError(f"{{allow_globals}} {q(name)}: importing {'.'.join(parts[:cut])} failed "
                               f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})",
                              param="allow_globals")
         for part in parts[cut:]:
             obj = getattr(obj, part, None)
             if obj is None:
-                raise UsageError(f"{{allow_globals}} {name!r}: {'.'.join(parts[:cut])} has no {part!r}",
+                raise UsageError(f"{{allow_globals}} {q(name)}: {'.'.join(parts[:cut])} has no {q(part)}",
                                  param="allow_globals")
         break
     else:
-        raise UsageError(f"{{allow_globals}} {name!r}: cannot import module {module!r}", param="allow_globals")
+        raise UsageError(f"{{allow_globals}} {q(name)}: cannot import module {q(module)}", param="allow_globals")
     problem = plain_class_problem(obj)
     if problem:
         raise UsageError(f"{refuse}: {problem}; tensortool allows only plain data types (enums, dataclasses, "
@@ -302,7 +302,7 @@ def resolve_allowed(names: list[str] | tuple[str, ...]) -> list[tuple[Any, str]]
         if name in PLAIN:
             obj = resolve_plain(name)
             if obj is None:
-                raise UsageError(f"{{allow_globals}} {name!r}: not available in this installation",
+                raise UsageError(f"{{allow_globals}} {q(name)}: not available in this installation",
                                  param="allow_globals")
             out.append((obj, name))
             if name == "numpy.dtype":

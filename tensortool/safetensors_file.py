@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterable
 
 import torch
 
-from .errors import InputError
+from .errors import InputError, q
 from .filemap import FileMap, copy_range
 
 MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library enforces
@@ -266,7 +266,7 @@ def layout(tensors: Iterable[tuple[str, torch.Tensor]], cast: torch.dtype | None
     for i in order:
         name, t, dtype = items[i]
         if dtype not in DTYPE_NAMES:
-            raise InputError(f"tensor {name!r} has dtype {dtype}, which safetensors cannot hold")
+            raise InputError(f"tensor {q(name)} has dtype {dtype}, which safetensors cannot hold")
         nbytes = t.numel() * dtype.itemsize
         entries[name] = Entry(name, dtype, tuple(t.shape), position, position + nbytes)
         position += nbytes

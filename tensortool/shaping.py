@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import OptionError, UsageError
+from .errors import OptionError, UsageError, q
 from .shaping_constants import DTYPE_NAMES, LAYOUTS  # noqa: F401  (LAYOUTS re-exported)
 
 DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -45,10 +45,10 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"{{normalize}}: {what} {text!r} is not a comma-separated list of numbers",
+        raise UsageError(f"{{normalize}}: {what} {q(text)} is not a comma-separated list of numbers",
                          param="normalize") from None
     if not all(math.isfinite(v) for v in values):
-        raise UsageError(f"{{normalize}}: {what} {text!r} must be finite numbers", param="normalize")
+        raise UsageError(f"{{normalize}}: {what} {q(text)} must be finite numbers", param="normalize")
     return values
 
 
@@ -69,7 +69,7 @@ def parse_normalization(spec: str) -> Normalization:
         mean, std = _floats(mean_text, "mean"), _floats(std_text, "std")
         source = spec
     else:
-        raise UsageError(f"{{normalize}} {spec!r}: expected 'imagenet', a stats .json file, or MEAN/STD "
+        raise UsageError(f"{{normalize}} {q(spec)}: expected 'imagenet', a stats .json file, or MEAN/STD "
                          "such as 0.485,0.456,0.406/0.229,0.224,0.225", param="normalize")
     error = OptionError if scale is not None or source.lower().endswith(".json") else UsageError  # file: data
     if len(mean) != len(std):
@@ -97,7 +97,7 @@ def _read_stats_json(path: Path) -> tuple[tuple[float, ...], tuple[float, ...], 
         raise InputError("stats JSON 'mean'/'std' must be non-empty lists of finite numbers", path)
     scale = data.get("scale")
     if scale not in (None, "unit", "raw"):
-        raise InputError(f"stats JSON 'scale' must be \"unit\" or \"raw\", not {scale!r}", path)
+        raise InputError(f"stats JSON 'scale' must be \"unit\" or \"raw\", not {q(scale)}", path)
     return mean, std, scale
 
 

@@ -18,7 +18,7 @@ import torch
 
 from .atomic import atomic_write_many, check_output, remove_stale_temporaries
 from .bundle import Bundle
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, q
 from .safetensors_file import read_header
 
 FORMATS = (".pt", ".safetensors", ".npy", ".npz")
@@ -31,7 +31,7 @@ def output_format(path: str | Path) -> str:
     if suffix == ".pth":
         suffix = ".pt"
     if suffix not in FORMATS:
-        raise OutputError(f"unknown output format {Path(path).suffix!r}", path,
+        raise OutputError(f"unknown output format {q(Path(path).suffix)}", path,
                           hint="use .pt, .safetensors, .npy or .npz")
     return suffix
 
@@ -160,7 +160,7 @@ def read_bundle(path: str | Path) -> Bundle:
         return _read_numpy(src, single=True)
     if fmt == ".npz":
         return _read_numpy(src, single=False)
-    raise InputError(f"unknown tensor file format {src.suffix!r}", src,
+    raise InputError(f"unknown tensor file format {q(src.suffix)}", src,
                      hint="expected .pt, .pth, .safetensors, .npy or .npz")
 
 
@@ -212,9 +212,9 @@ def _read_safetensors(src: Path) -> Bundle:
         try:
             meta = json.loads(header[META_KEY])
         except (ValueError, RecursionError):  # not JSON, nested too deeply, a 5000-digit number
-            raise InputError(f"header metadata {META_KEY!r} is not valid JSON", src) from None
+            raise InputError(f"header metadata {q(META_KEY)} is not valid JSON", src) from None
         if not isinstance(meta, dict):
-            raise InputError(f"header metadata {META_KEY!r} is not a JSON object", src)
+            raise InputError(f"header metadata {q(META_KEY)} is not a JSON object", src)
     rest = {k: v for k, v in header.items() if k != META_KEY}
     if rest:
         meta.setdefault("safetensors_metadata", rest)
@@ -256,7 +256,7 @@ def _read_numpy(src: Path, *, single: bool) -> Bundle:
         try:
             tensors[name] = torch.from_numpy(np.ascontiguousarray(arr))
         except TypeError:
-            raise InputError(f"array {name!r} has dtype {arr.dtype}, which torch cannot hold", src) from None
+            raise InputError(f"array {q(name)} has dtype {arr.dtype}, which torch cannot hold", src) from None
     return Bundle(tensors, meta)
 
 

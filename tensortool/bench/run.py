@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..cores import usable_cores
-from ..errors import OptionError, UsageError
+from ..errors import OptionError, UsageError, q
 from . import gpu
 from .cases import Case, case_names, check_case, make_cases, make_inputs, memory_needed
 from .constants import DTYPES, OPS
@@ -56,7 +56,7 @@ def resolve_devices(device: str) -> tuple[list[str], list[str]]:
             raise OptionError(f"{{device}} {device}: only {gpu.cuda.device_count()} CUDA device(s) visible "
                               f"(cuda:0..cuda:{gpu.cuda.device_count() - 1})", param="device")
         return [f"cuda:{index}"], []
-    raise UsageError(f"{{device}} {device!r}: use cpu, cuda, cuda:N or all", param="device",
+    raise UsageError(f"{{device}} {q(device)}: use cpu, cuda, cuda:N or all", param="device",
                      allowed=("cpu", "cuda", "cuda:N", "all"))
 
 
@@ -64,10 +64,10 @@ def _index(device: str) -> int:
     try:
         index = int(device.split(":", 1)[1])
     except ValueError:
-        raise UsageError(f"{{device}} {device!r}: use cpu, cuda, cuda:N or all", param="device",
+        raise UsageError(f"{{device}} {q(device)}: use cpu, cuda, cuda:N or all", param="device",
                          allowed=("cpu", "cuda", "cuda:N", "all")) from None
     if index < 0:
-        raise UsageError(f"{{device}} {device!r}: the index must be 0 or more", param="device")
+        raise UsageError(f"{{device}} {q(device)}: the index must be 0 or more", param="device")
     return index
 
 
@@ -218,10 +218,10 @@ def run_bench(devices: Sequence[str] | str = "all", ops: Sequence[str] = ("all",
     devices, notes = _usable_devices(devices)
     for op in ops:
         if op not in OPS:
-            raise UsageError(f"{{op}} {op!r}: use one of {', '.join(OPS)}", param="op", allowed=OPS)
+            raise UsageError(f"{{op}} {q(op)}: use one of {', '.join(OPS)}", param="op", allowed=OPS)
     for dtype in dtypes or ():
         if dtype not in DTYPES:
-            raise UsageError(f"{{dtype}} {dtype!r}: use one of {', '.join(DTYPES)}", param="dtype", allowed=DTYPES)
+            raise UsageError(f"{{dtype}} {q(dtype)}: use one of {', '.join(DTYPES)}", param="dtype", allowed=DTYPES)
     names = case_names(ops)
     if only is not None:  # a subset of the cases by name, e.g. ["einsum bij,bjk->bik"]
         names &= set(only)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ..errors import InputError, OutputError, UsageError
+from ..errors import InputError, OutputError, UsageError, q
 from ..tensorfile import atomic_write_many, check_output
 from ..safetensors_file import cast_dtype, layout, tensor_bytes, write_safetensors
 from ..pickle_globals import resolve_allowed
@@ -72,7 +72,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, dtype: str | None = 
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if dtype is not None and dtype not in CASTS:
-        raise UsageError(f"{{dtype}} {dtype!r}: choose bf16, fp16 or fp32", param="dtype",
+        raise UsageError(f"{{dtype}} {q(dtype)}: choose bf16, fp16 or fp32", param="dtype",
                          allowed=("bf16", "fp16", "fp32"))
     cast = CASTS[dtype] if dtype else None
     target = _target(dst, max_shard_size)

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, q
 from ..moments import Moments
 from .source import open_checkpoint
 from .structure import find_state_dict, is_optimizer, select_key, shared_groups
@@ -76,7 +76,7 @@ def inspect_checkpoint(path: str | Path, *, depth: int = 1, tensors: bool = Fals
     try:
         pattern = re.compile(filter) if filter else None
     except re.error as exc:
-        raise UsageError(f"{{filter}} {filter!r} is not a regular expression: {exc}", param="filter") from None
+        raise UsageError(f"{{filter}} {q(filter)} is not a regular expression: {exc}", param="filter") from None
     opened = open_checkpoint(path, allow_globals=allow_globals, trust_pickle=trust_pickle)
     obj = select_key(opened.obj, key, str(path)) if key else opened.obj
     where = find_state_dict(obj)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import UsageError
+from ..errors import UsageError, q
 
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -16,11 +16,11 @@ def parse_size(text: str) -> int:
     The unit is required: a bare number ('5') was meant as GB or MB, not bytes."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)\s*", text, re.IGNORECASE)
     if not match:
-        raise UsageError(f"{{max_shard_size}} {text!r}: expected a size with its unit, such as 5GB, 500MB or 2GiB",
+        raise UsageError(f"{{max_shard_size}} {q(text)}: expected a size with its unit, such as 5GB, 500MB or 2GiB",
                          param="max_shard_size")
     value = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
     if value < 1:
-        raise UsageError(f"{{max_shard_size}} {text!r} must be at least 1 byte", param="max_shard_size")
+        raise UsageError(f"{{max_shard_size}} {q(text)} must be at least 1 byte", param="max_shard_size")
     return value
 
 

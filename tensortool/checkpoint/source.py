@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, q
 from ..tensorfile import sniff_not_a_tensor_file
 from ..pickle_load import load_pickle
 from ..safetensors_file import Header, Mapped, read_header
@@ -125,12 +125,12 @@ def _open_sharded(index_path: Path) -> Opened:
         mapped = Mapped(header)
         for name in header.entries:
             if weight_map.get(name) != shard_name:
-                raise InputError(f"tensor {name!r} is in {shard_name} but the index puts it in "
+                raise InputError(f"tensor {q(name)} is in {shard_name} but the index puts it in "
                                  f"{weight_map.get(name)}", index_path)
             tensors[name] = mapped.tensor(name)
     missing = [n for n in weight_map if n not in tensors]
     if missing:
-        raise InputError(f"{len(missing)} tensors in the index are in no shard (first: {missing[0]!r})", index_path)
+        raise InputError(f"{len(missing)} tensors in the index are in no shard (first: {q(missing[0])})", index_path)
     index_meta = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     if isinstance(index_meta.get(META_KEY), str):
         metadata[META_KEY] = index_meta[META_KEY]
@@ -153,6 +153,6 @@ def _rebuild(src: Path, tensors: dict[str, torch.Tensor],
         obj = unflatten(info["tree"], tensors, info.get("aliases", {}))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, Damaged, the int digit limit
         why = str(exc).splitlines()[0][:200] if not isinstance(exc, RecursionError) else "nested too deeply"
-        raise InputError(f"metadata {META_KEY!r} is damaged ({why})", src,
+        raise InputError(f"metadata {q(META_KEY)} is damaged ({why})", src,
                          hint="the tensors are intact; rename the key to read them as a flat state dict") from None
     return obj, info, own

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, q
 from .rebuild import MAX_DEPTH, Damaged, check_alias
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "ema",
@@ -81,7 +81,7 @@ def select_key(obj: Any, key: str, path: str) -> Any:
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else "none (not a dict)"
-            raise OptionError(f"{{key}} {key!r} not found; top-level keys: {keys}", path, param="key", key=key)
+            raise OptionError(f"{{key}} {q(key)} not found; top-level keys: {keys}", path, param="key", key=key)
         node = node[part]
     return node
 
@@ -96,7 +96,7 @@ def strip_prefix(obj: Any, where: tuple[str, ...] | None, prefix: str, path: str
     for name, value in state.items():
         new = name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) else name
         if new in renamed:
-            raise OptionError(f"{{strip}} {prefix!r} makes two tensors named {new!r}", path, param="strip", key=str(new))
+            raise OptionError(f"{{strip}} {q(prefix)} makes two tensors named {q(new)}", path, param="strip", key=str(new))
         renamed[new] = value
     if not where:
         return renamed
@@ -136,7 +136,7 @@ def _encode(value: Any, keys: tuple, where: tuple, flat: Flat, path: str) -> Any
                              "dense tensors only", path)
         name = _name(keys, where)
         if name in flat.tensors:
-            raise InputError(f"two entries would both be named {name!r}", path, key=name,
+            raise InputError(f"two entries would both be named {q(name)}", path, key=name,
                              hint="convert one part with {key}")
         flat.tensors[name] = value
         return {"$tensor": name}
@@ -175,7 +175,7 @@ def _encode(value: Any, keys: tuple, where: tuple, flat: Flat, path: str) -> Any
 def _key(key: Any, keys: tuple, path: str) -> Any:
     if isinstance(key, (str, int)) and not isinstance(key, bool):
         return key
-    raise InputError(f"entry {_name(keys, ())!r} has a {type(key).__name__} key {key!r}; "
+    raise InputError(f"entry {_name(keys, ())!r} has a {type(key).__name__} key {q(key)}; "
                      "only text and integer keys can be stored", path)
 
 

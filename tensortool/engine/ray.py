@@ -14,7 +14,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from ..errors import OptionError
+from ..errors import OptionError, q
 from .base import EngineError, OnDone, OnProgress, Tally
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ class RayEngine:
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = 3,
                  progress: OnProgress | None = None):
         if address is not None and not is_address(address):
-            raise OptionError(f"{address!r} is not a Ray cluster address (auto, ray://HOST:PORT or HOST:PORT)",
+            raise OptionError(f"{q(address)} is not a Ray cluster address (auto, ray://HOST:PORT or HOST:PORT)",
                               param="address")
         self.address, self.num_cpus, self.max_retries, self.progress = address, num_cpus, max_retries, progress
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..errors import InputError
+from ..errors import InputError, q
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "tensortool-shards/1"
@@ -135,7 +135,7 @@ class Manifest:
     @classmethod
     def from_json(cls, data: Any, path: str | Path) -> "Manifest":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InputError(f"not a tensortool shard manifest (no 'format': {FORMAT!r})", path)
+            raise InputError(f"not a tensortool shard manifest (no 'format': {q(FORMAT)})", path)
         fixed = {"format", "kind", "complete", "count", "planned_shards", "bytes", "options", "skipped",
                  "shards", "tensortool_version"}
         try:

@@ -18,7 +18,7 @@ import torch
 from .._version import __version__
 from ..bundle import channel_dim as channel_dim_of
 from ..engine import Engine, engine_of
-from ..errors import InputError, OptionError, UsageError
+from ..errors import InputError, OptionError, UsageError, q
 from ..moments import IntegerSums, Moments, PixelSums
 from ..sources.image.load import DEFAULT_MAX_PIXELS, ImageOptions, Progress, iter_images
 from ..sources.image.files import find_images, names_of
@@ -102,9 +102,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(v) for v in text.split("/"))
     except ValueError:
-        raise UsageError(f"{{shard}} {text!r}: expected I/N, e.g. 0/8", param="shard") from None
+        raise UsageError(f"{{shard}} {q(text)}: expected I/N, e.g. 0/8", param="shard") from None
     if count < 1 or not 0 <= index < count:
-        raise UsageError(f"{{shard}} {text!r}: need 0 <= I < N", param="shard")
+        raise UsageError(f"{{shard}} {q(text)}: need 0 <= I < N", param="shard")
     return index, count
 
 
@@ -301,17 +301,17 @@ def _tensor_stats(paths: Sequence[str | Path], *, key: str | None, channel_dim: 
         bundle = read_bundle(path)
         name = key or bundle.primary
         if name not in bundle.tensors:
-            raise InputError(f"no tensor named {name!r}; it holds {', '.join(bundle.tensors) or 'none'}", path,
+            raise InputError(f"no tensor named {q(name)}; it holds {', '.join(bundle.tensors) or 'none'}", path,
                              hint="choose one with {key}", param="key")
         t = bundle[name]
         if t.is_complex() or t.dim() == 0 and t.numel() == 0:
-            raise InputError(f"tensor {name!r} ({t.dtype}) has no statistics", path)
+            raise InputError(f"tensor {q(name)} ({t.dtype}) has no statistics", path)
         layout = bundle.meta.get("layout") if name == bundle.primary else None
         axis = _channel_axis(t, channel_dim, layout)
         part = Moments.of(t, axis)
         kinds.append(_kind(t, layout))
         if total is not None and part.count.numel() != total.count.numel():
-            raise InputError(f"tensor {name!r} has {part.count.numel()} channel(s), the earlier files "
+            raise InputError(f"tensor {q(name)} has {part.count.numel()} channel(s), the earlier files "
                              f"{total.count.numel()}", path)
         total = part if total is None else total.merge(part)
         items += t.shape[0] if t.dim() >= 2 and axis != 0 else 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ...engine import Engine, engine_of
-from ...errors import OptionError, TensortoolError
+from ...errors import OptionError, TensortoolError, q
 from ...safetensors_file import read_header
 from ...sharded.manifest import ShardRecord
 from ...sharded.writer import ShardFolder, is_intact, write_tensors
@@ -169,7 +169,7 @@ def convert_dicom_tree(tree: str | os.PathLike | Sequence[str | os.PathLike], ou
     """
     check_template(name_template)
     if isinstance(engine, str) and engine not in ENGINES:
-        raise OptionError(f"unknown engine {engine!r}", param="engine", allowed=ENGINES)
+        raise OptionError(f"unknown engine {q(engine)}", param="engine", allowed=ENGINES)
     win = check_volume_options(order=order, dtype=dtype, raw=raw, window=window, layout=layout,
                                split_duplicates=split_duplicates)
     from ...cores import usable_cores

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ...errors import InputError, OptionError
+from ...errors import InputError, OptionError, q
 from .geometry import DUPLICATE_MM, _distances
 from .headers import SliceHeader
 
@@ -162,7 +162,7 @@ def choose_series(series: list[Series], choice: str | int | None) -> Series:
                     raise OptionError(f"series {chosen.index} is a localizer ({chosen.localizer}); "
                                       "it is not stacked into a volume", param="series")
                 return chosen
-        raise SeriesChoiceError(f"no series {text!r}", series, param="series",
+        raise SeriesChoiceError(f"no series {q(text)}", series, param="series",
                                 hint="give {series} an index or a SeriesInstanceUID of a series found")
     if not candidates:
         raise InputError("no image series found (only localizers or no images)")

@@ -14,7 +14,7 @@ import torch
 
 from ..._version import __version__
 from ...bundle import Bundle
-from ...errors import InputError, OptionError, UsageError
+from ...errors import InputError, OptionError, UsageError, q
 from .geometry import Geometry, slice_geometry
 from .grouping import Series, SeriesChoiceError, choose_series
 from .listing import list_dicom_series, scan_series
@@ -32,13 +32,13 @@ def check_volume_options(*, order: str, dtype: str | None, raw: bool, window: An
                          split_duplicates: bool) -> tuple[float, float, str | None] | None:
     """Options that are wrong before any data is read; the parsed window."""
     if layout not in VOLUME_LAYOUTS:
-        raise OptionError(f"unknown layout {layout!r}; choose one of {', '.join(VOLUME_LAYOUTS)}",
+        raise OptionError(f"unknown layout {q(layout)}; choose one of {', '.join(VOLUME_LAYOUTS)}",
                           param="layout", allowed=VOLUME_LAYOUTS)
     if order not in ("position", "instance"):
-        raise OptionError(f"unknown order {order!r}; choose position or instance", param="order",
+        raise OptionError(f"unknown order {q(order)}; choose position or instance", param="order",
                           allowed=("position", "instance"))
     if dtype is not None and dtype not in VOLUME_DTYPES:
-        raise OptionError(f"unknown dtype {dtype!r}; choose one of {', '.join(VOLUME_DTYPES)}", param="dtype",
+        raise OptionError(f"unknown dtype {q(dtype)}; choose one of {', '.join(VOLUME_DTYPES)}", param="dtype",
                           allowed=list(VOLUME_DTYPES))
     win = parse_window(window)
     if win and raw:

@@ -13,7 +13,7 @@ import re
 import string
 from typing import Any
 
-from ...errors import OptionError, UsageError
+from ...errors import OptionError, UsageError, q
 
 DEFAULT_NAME_TEMPLATE = "{modality}_{series_number:04d}_{uid_hash}.safetensors"
 NAME_FIELDS = ("modality", "series_number", "uid_hash", "index")
@@ -44,7 +44,7 @@ def check_template(template: str) -> None:
                           key=template) from None
     unknown = [f for f in fields if f.split(".")[0].split("[")[0] not in NAME_FIELDS]
     if unknown:
-        raise UsageError(f"{{name_template}} uses the unknown field {_unbraced(unknown[0])!r}; the fields are "
+        raise UsageError(f"{{name_template}} uses the unknown field {q(_unbraced(unknown[0]))}; the fields are "
                           f"{', '.join(NAME_FIELDS)}", param="name_template", allowed=NAME_FIELDS, key=template)
     if "/" in template or "\\" in template or not template.endswith(".safetensors"):
         raise UsageError("{name_template} must give a file name ending in .safetensors, without folders",
@@ -71,7 +71,7 @@ def series_name(template: str, fields: dict[str, Any]) -> str:
         raise OptionError(f"{{name_template}} cannot be filled in: {_unbraced(exc)}", param="name_template",
                           key=template) from None
     if name.startswith(".") or "/" in name or "\\" in name:
-        raise OptionError(f"{{name_template}} gives {_unbraced(name)!r}, not a plain file name", param="name_template",
+        raise OptionError(f"{{name_template}} gives {q(_unbraced(name))}, not a plain file name", param="name_template",
                           key=template)
     return name
 

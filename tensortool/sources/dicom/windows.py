@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...errors import UsageError
+from ...errors import UsageError, q
 from .constants import VOLUME_DTYPE_NAMES, VOLUME_LAYOUTS  # noqa: F401  (VOLUME_LAYOUTS: re-exported)
 
 VOLUME_DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in VOLUME_DTYPE_NAMES}
@@ -38,10 +38,10 @@ def parse_window(spec: str | tuple[float, float] | None) -> tuple[float, float, 
         try:
             center, width = (float(v) for v in spec.split(","))
         except ValueError:
-            raise UsageError(f"{{window}} {spec!r}: expected CENTER,WIDTH (e.g. 40,400) or one of "
+            raise UsageError(f"{{window}} {q(spec)}: expected CENTER,WIDTH (e.g. 40,400) or one of "
                              f"{', '.join(WINDOW_PRESETS)}", param="window", allowed=list(WINDOW_PRESETS)) from None
     if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
-        raise UsageError(f"{{window}} {spec!r}: the width must be a positive number", param="window")
+        raise UsageError(f"{{window}} {q(spec)}: the width must be a positive number", param="window")
     return center, width, name
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...errors import OptionError, UsageError
+from ...errors import OptionError, UsageError, q
 from .constants import DECODERS
 from .headers import PngInfo, check_pixels
 
@@ -79,7 +79,7 @@ def resolve_decoder(decoder: str | None = "auto") -> str:
     if name == "auto":
         name = os.environ.get(DECODER_ENV, "").strip().lower() or "auto"
         if name not in DECODERS:
-            raise UsageError(f"{DECODER_ENV}={name!r} is not a decoder; choose one of {', '.join(DECODERS)}",
+            raise UsageError(f"{DECODER_ENV}={q(name)} is not a decoder; choose one of {', '.join(DECODERS)}",
                              param="decoder", allowed=DECODERS)
     if name not in DECODERS:
         raise UsageError(f"{{decoder={name}}} is not a decoder; choose one of {', '.join(DECODERS)}",

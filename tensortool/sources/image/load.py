@@ -22,7 +22,7 @@ import torch
 from ..._version import __version__
 from ...bundle import Bundle
 from ...cores import usable_cores
-from ...errors import InputError, OptionError, UsageError
+from ...errors import InputError, OptionError, UsageError, q
 from ...shaping import DTYPES, LAYOUTS, Normalization, one_hot as make_one_hot, parse_normalization
 from .backends import decoder_label, resolve_decoder
 from .constants import DECODERS, MODES  # noqa: F401  (MODES: re-exported)
@@ -63,7 +63,7 @@ class ImageOptions:
                              param="max_pixels")
         for name, size, lengths in (("resize", self.resize, (1, 2)), ("center_crop", self.center_crop, (2,))):
             if size is not None and (len(size) not in lengths or any(int(s) < 1 for s in size)):
-                raise OptionError(f"{{{name}}} {size!r}: expected positive sizes (H,W{' or N' if name == 'resize' else ''})",
+                raise OptionError(f"{{{name}}} {q(size)}: expected positive sizes (H,W{' or N' if name == 'resize' else ''})",
                                   param=name)
 
 

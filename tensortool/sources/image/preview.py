@@ -8,7 +8,7 @@ from typing import Iterable
 import torch
 
 from ...bundle import Bundle
-from ...errors import OptionError, OutputError
+from ...errors import OptionError, OutputError, q
 from ...shaping import from_layout
 from ...tensorfile import atomic_write
 
@@ -26,7 +26,7 @@ def _display_uint8(bundle: Bundle, limit: int) -> torch.Tensor:
         layout = "n" + layout
     x = from_layout(images[:limit], layout)
     if x.dim() != 4:
-        raise OptionError(f"a preview needs images; {bundle.primary!r} has shape {list(images.shape)}")
+        raise OptionError(f"a preview needs images; {q(bundle.primary)} has shape {list(images.shape)}")
     if x.dtype == torch.uint8:
         return x
     x = x.to(torch.float32)

@@ -19,7 +19,7 @@ import torch
 
 from ...engine import Engine, engine_of
 from ...engine.shards import write_shards_on
-from ...errors import InputError, OptionError
+from ...errors import InputError, OptionError, q
 from ...sharded.manifest import Manifest, ShardRecord
 from ...sharded.writer import ShardFolder, is_intact, write_tensors
 from ...shaping import DTYPES, one_hot as make_one_hot
@@ -85,10 +85,10 @@ def plan_image_shards(paths: Sequence[str | Path] | str | Path, folder: str | Pa
         raise OptionError("{layout=%s} holds a single image; shards hold batches" % layout,
                           param="layout", allowed=("nchw", "nhwc"), hint="use {layout=nchw} or {layout=nhwc}")
     if dtype not in DTYPES:
-        raise OptionError(f"unknown dtype {dtype!r}", param="dtype", allowed=tuple(DTYPES))
+        raise OptionError(f"unknown dtype {q(dtype)}", param="dtype", allowed=tuple(DTYPES))
     for name, value in (("shard_bytes", shard_bytes), ("images_per_shard", images_per_shard)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise OptionError(f"{{{name}}} must be a whole number of at least 1, not {value!r}", param=name)
+            raise OptionError(f"{{{name}}} must be a whole number of at least 1, not {q(value)}", param=name)
     found = find_images(paths)
     if one_hot and found.labels is None:
         raise OptionError("{one_hot} needs class labels: pass one folder whose sub-folders are the classes",

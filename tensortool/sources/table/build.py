@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import InputError, literal
+from ...errors import InputError, literal, q
 from ...shaping import scale_columns
 from . import columns as cols
 from .constants import FEATURE_DTYPE_NAMES
@@ -107,7 +107,7 @@ def rows_to_keep(cells: Cells, src: Path, data: Path, dialect: Dialect, roles: d
     if cells.target_nulls is not None and cells.target_nulls.any() and policy != "drop":
         problem = first_problem(data, dialect, present=[roles["target"]], missing=nulls_text, skip_ragged=skip_bad)
         raise (problem.error(src, hint="a missing target cannot be filled; {missing=drop} drops the row")
-               if problem else InputError(f"the target {roles['target']!r} has missing values", src))
+               if problem else InputError(f"the target {q(roles['target'])} has missing values", src))
     if any_null.any() and policy == "error":
         problem = first_problem(data, dialect, numeric=list(cells.numeric), present=list(cells.text),
                                 missing=nulls_text, skip_ragged=skip_bad)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...errors import InputError, OptionError, literal
+from ...errors import InputError, OptionError, literal, q
 from .read import Dialect, is_number
 
 
@@ -23,7 +23,7 @@ def resolve(spec: str | int, names: Sequence[str], path: Path, param: str) -> st
         raise OptionError(f"{{{param}}} {text}: the file has {len(names)} columns (0..{len(names) - 1})", path,
                           param=param)
     shown = ", ".join(map(shown_cell, names[:12])) + (", …" if len(names) > 12 else "")
-    raise OptionError(f"{{{param}}} {text!r}: no such column; the columns are {shown}", path, param=param,
+    raise OptionError(f"{{{param}}} {q(text)}: no such column; the columns are {shown}", path, param=param,
                       allowed=names)
 
 
@@ -52,7 +52,7 @@ def roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, t
         features = [f["name"] for f in fitted["features"]]
         for name in features:
             if name not in names:
-                raise InputError(f"column {name!r} of the saved state is not in this file", src,
+                raise InputError(f"column {q(name)} of the saved state is not in this file", src,
                                  hint="the state needs every training column, by name")
         tgt = fitted["target"]["name"] if fitted["target"] and fitted["target"]["name"] in names else None
         categorical = [f["name"] for f in fitted["features"] if f["kind"] == "categorical"]
@@ -66,13 +66,13 @@ def roles(src: Path, dialect: Dialect, fitted: dict | None, plan: dict | None, t
         features = [n for n in names if n not in dropped and n != target and n != time]
     for name in features:
         if name == target or name == time:
-            raise OptionError(f"column {name!r} cannot be both a feature and the "
+            raise OptionError(f"column {q(name)} cannot be both a feature and the "
                               f"{'target' if name == target else 'time column'}", src)
     auto = [c for c in plan["categorical"] if str(c).lower() == "auto"]
     categorical = [resolve(c, names, src, "categorical") for c in plan["categorical"] if str(c).lower() != "auto"]
     for name in categorical:
         if name not in features:
-            raise OptionError(f"{{categorical}} {name!r} is not among the feature columns", src, param="categorical")
+            raise OptionError(f"{{categorical}} {q(name)} is not among the feature columns", src, param="categorical")
     if not features:
         raise OptionError("no feature columns left", src)
     return {"features": features, "target": target, "time": time, "categorical": categorical, "auto": bool(auto)}
@@ -138,9 +138,9 @@ def times(col, src: Path, name: str) -> np.ndarray:
     import pyarrow as pa
 
     if col.null_count:
-        raise InputError(f"the time column {name!r} has missing cells", src)
+        raise InputError(f"the time column {q(name)} has missing cells", src)
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
         return col.cast(pa.timestamp("s")).cast(pa.int64()).to_numpy()
     if pa.types.is_integer(col.type):
         return col.to_numpy()
-    raise InputError(f"the time column {name!r} holds {col.type} values; expected integers or timestamps", src)
+    raise InputError(f"the time column {q(name)} holds {col.type} values; expected integers or timestamps", src)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...errors import InputError
+from ...errors import InputError, q
 from ...shaping import one_hot as make_one_hot
 from .columns import all_numbers, json_value, shown_cell, sort_key
 from .read import Dialect, is_number, line_of
@@ -24,7 +24,7 @@ def fit_numeric(values: np.ndarray, nulls: np.ndarray, settings: dict, name: str
         return entry  # nothing to fit: the fast path stays a plain copy
     present = values[~nulls].astype(np.float64)
     if present.size == 0:
-        raise InputError(f"column {name!r} has no values", src)
+        raise InputError(f"column {q(name)} has no values", src)
     if fill in ("mean", "median", "zero"):
         entry["fill"] = {"mean": float(present.mean()), "median": float(np.median(present)), "zero": 0.0}[fill]
     if settings["normalize"] == "zscore":
@@ -32,7 +32,7 @@ def fit_numeric(values: np.ndarray, nulls: np.ndarray, settings: dict, name: str
     elif settings["normalize"] == "minmax":
         entry["center"], entry["scale"] = float(present.min()), float(present.max() - present.min())
     if not np.isfinite(present).all():
-        raise InputError(f"column {name!r} holds infinite or NaN numbers", src)
+        raise InputError(f"column {q(name)} holds infinite or NaN numbers", src)
     return entry
 
 
@@ -51,7 +51,7 @@ def category_codes(values: np.ndarray, nulls: np.ndarray, entry: dict, unknown: 
         if unknown == "error":
             where = line_of(src, dialect, entry["name"], set(values_unseen))
             at = f"line {where.line}, " if where else ""
-            raise InputError(f"{at}column {entry['name']!r}: category {values_unseen[0]!r} was not seen when the "
+            raise InputError(f"{at}column {q(entry['name'])}: category {q(values_unseen[0])} was not seen when the "
                              f"state was fitted (known: {', '.join(map(shown_cell, categories[:10]))})", src,
                              hint="{unknown=ignore} encodes unseen categories as all-zero rows",
                              line=where.line if where else None)
@@ -82,13 +82,13 @@ def _given_classes(values: np.ndarray, numeric: bool, name: str, num_classes: in
                    dialect: Dialect) -> torch.Tensor:
     """Labels already 0..K-1 (``num_classes`` given): checked, not mapped."""
     if not numeric or not np.all(np.mod(values, 1) == 0):
-        raise InputError(f"{{num_classes}} needs integer labels in {name!r}", src, param="num_classes")
+        raise InputError(f"{{num_classes}} needs integer labels in {q(name)}", src, param="num_classes")
     wrong = (values < 0) | (values >= num_classes)
     if wrong.any():
         label = values[np.flatnonzero(wrong)[0]]
         where = line_of(src, dialect, name, {str(json_value(float(label))), str(label)})
         at = f"line {where.line}: " if where else ""
-        raise InputError(f"{at}label {json_value(float(label))} in {name!r} is outside 0..{num_classes - 1} "
+        raise InputError(f"{at}label {json_value(float(label))} in {q(name)} is outside 0..{num_classes - 1} "
                          f"({{num_classes={num_classes}}})", src, param="num_classes",
                          hint="labels counted from 1? leave out {num_classes} to map them to 0..K-1",
                          line=where.line if where else None)
@@ -107,7 +107,7 @@ def _mapped_classes(values: np.ndarray, numeric: bool, name: str, classes: list 
     codes = np.array([index.get(float(u) if numeric else str(u), -1) for u in uniques], dtype=np.int64)
     if (codes < 0).any():
         unseen = uniques[codes < 0][0]
-        raise InputError(f"target {name!r}: label {json_value(float(unseen)) if numeric else unseen!r} was not "
+        raise InputError(f"target {q(name)}: label {json_value(float(unseen)) if numeric else unseen!r} was not "
                          f"seen when the state was fitted", src)
     return torch.from_numpy(codes[inverse].reshape(-1)), classes
 
@@ -130,7 +130,7 @@ def fit_target(values: np.ndarray, name: str, settings: dict, fitted: dict | Non
     if kind == "regression":
         if not numeric:
             sample = next(v for v in values if not is_number(v))
-            raise InputError(f"the regression target {name!r} holds text (e.g. {sample!r})", src)
+            raise InputError(f"the regression target {q(name)} holds text (e.g. {q(sample)})", src)
         return {"target": torch.from_numpy(values).to(dtype)}, meta, {"name": name, "kind": "regression"}
     if num_classes is not None:
         indices = _given_classes(values, numeric, name, num_classes, src, dialect)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..._version import __version__
 from ...bundle import Bundle
-from ...errors import InputError, OptionError, TensortoolError, UsageError
+from ...errors import InputError, OptionError, TensortoolError, UsageError, q
 from .build import FEATURE_DTYPES, Cells, feature_matrix, fit_features, read_cells, rows_to_keep
 from .columns import roles as column_roles
 from .constants import MISSING, NORMALIZE
@@ -31,7 +31,7 @@ __all__ = ["FEATURE_DTYPES", "MISSING", "NORMALIZE", "load_csv"]
 
 def _choice(param: str, value: Any, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        raise UsageError(f"{{{param}}} {value!r}: choose one of {', '.join(allowed)}", param=param, allowed=allowed)
+        raise UsageError(f"{{{param}}} {q(value)}: choose one of {', '.join(allowed)}", param=param, allowed=allowed)
 
 
 def _at_least(param: str, value: int | None, minimum: int) -> None:
@@ -48,7 +48,7 @@ def _check_reading(dtype: str, unknown: str, layout: str, period: int | None, sk
     _at_least("period", period, 1)
     _at_least("skip_rows", skip_rows, 0)
     if comment is not None and (not comment or comment.strip() != comment or '"' in comment):
-        raise UsageError(f"{{comment}} {comment!r}: give the text comment lines start with, e.g. '#'", param="comment")
+        raise UsageError(f"{{comment}} {q(comment)}: give the text comment lines start with, e.g. '#'", param="comment")
     _at_least("max_bytes", max_bytes, 1)
     if (time_col is not None or pad) and period is None:
         raise UsageError("{time_col} and {pad} need {period}", param="period")
@@ -58,7 +58,7 @@ def _check_plan(plan: dict, one_hot: bool) -> None:
     _choice("normalize", plan["normalize"], NORMALIZE)
     _choice("missing", plan["missing"], MISSING)
     if plan["target_kind"] not in (None, "class", "regression"):
-        raise UsageError(f"{{target_kind}} {plan['target_kind']!r}: choose one of class, regression",
+        raise UsageError(f"{{target_kind}} {q(plan['target_kind'])}: choose one of class, regression",
                          param="target_kind", allowed=("class", "regression"))
     num_classes = plan["num_classes"]
     if num_classes is not None and (num_classes < 1 or plan["target_kind"] == "regression"):
@@ -112,7 +112,7 @@ def load_csv(path: str | Path, *, target: str | int | None = None, drop: Sequenc
         fitted = state if isinstance(state, dict) else read_state(state)
         saved_target = (fitted["target"] or {}).get("name")
         if target is not None and str(target) != saved_target:
-            raise OptionError(f"{{target}} {target}: the state's target is {saved_target!r}; leave {{target}} out",
+            raise OptionError(f"{{target}} {target}: the state's target is {q(saved_target)}; leave {{target}} out",
                               param="target")
         with _read_errors(src):
             return _open_and_load(src, reading, fitted, None, **shaping,

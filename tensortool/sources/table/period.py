@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...errors import InputError
+from ...errors import InputError, q
 
 IGNORE_INDEX = -100  # padded class targets: the default ignore_index of nn.CrossEntropyLoss
 
@@ -21,16 +21,16 @@ def _slots(times: np.ndarray | None, n: int, pad: bool, src: Path, time_name: st
     steps = np.diff(times)
     if (steps <= 0).any():
         i = int(np.flatnonzero(steps <= 0)[0])
-        raise InputError(f"time column {time_name!r} is not increasing at data row {i + 2}", src)
+        raise InputError(f"time column {q(time_name)} is not increasing at data row {i + 2}", src)
     step = Counter(steps.tolist()).most_common(1)[0][0]
     if (steps % step).any():
         i = int(np.flatnonzero(steps % step)[0])
-        raise InputError(f"time column {time_name!r}: an irregular step after data row {i + 1}", src)
+        raise InputError(f"time column {q(time_name)}: an irregular step after data row {i + 1}", src)
     slots = (times - times[0]) // step
     gaps = int(slots[-1] + 1 - n)
     if gaps and not pad:
         i = int(np.flatnonzero(steps != step)[0])
-        raise InputError(f"time column {time_name!r}: {gaps} missing step(s), the first after data row {i + 1}",
+        raise InputError(f"time column {q(time_name)}: {gaps} missing step(s), the first after data row {i + 1}",
                          src, hint="{pad=True} fills missing steps with zeros and marks them in 'mask'")
     return slots, gaps
 

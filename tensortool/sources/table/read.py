@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ...errors import InputError
+from ...errors import InputError, q
 from .open import WHITESPACE, original_line
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -140,7 +140,7 @@ def check_source(src: Path, encoding: str) -> None:
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}", src) from None
+        raise InputError(f"unknown encoding {q(encoding)}", src) from None
 
 
 def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None = None,
@@ -159,7 +159,7 @@ def sniff(path: str | Path, *, delimiter: str | None = None, header: bool | None
         seen = set()
         for name in names:
             if name in seen:
-                raise InputError(f"column name {name!r} appears twice in the header", src,
+                raise InputError(f"column name {q(name)} appears twice in the header", src,
                                  hint="rename one, or read with {header=False} and select columns by index")
             seen.add(name)
     else:
@@ -197,7 +197,7 @@ class Problem:
 
     def error(self, path: Path, hint: str | None = None) -> InputError:
         where = f"line {self.line}" + (f", column {self.column!r}" if self.column is not None else "")
-        return InputError(f"{where}: {self.what}: {self.raw!r}", path, hint=hint, line=self.line)
+        return InputError(f"{where}: {self.what}: {q(self.raw)}", path, hint=hint, line=self.line)
 
 
 def first_problem(path: Path, dialect: Dialect, *, numeric: Sequence[str] = (), present: Sequence[str] = (),

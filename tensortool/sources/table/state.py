@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
+from ...errors import InputError, q
 from ...tensorfile import atomic_write
 
 FORMAT = "tensortool-table-state"
@@ -42,7 +42,7 @@ def read_state(path: str | Path) -> dict[str, Any]:
         raise InputError(f"not a tensortool table state (no \"format\": \"{FORMAT}\")", src,
                          hint="write one with {save_state}")
     if data.get("version") != 1:
-        raise InputError(f"state version {data.get('version')!r} is not supported (expected 1)", src)
+        raise InputError(f"state version {q(data.get('version'))} is not supported (expected 1)", src)
     try:
         for feature in data["features"]:
             assert feature["kind"] in ("numeric", "categorical") and isinstance(feature["name"], str)

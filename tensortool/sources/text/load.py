@@ -19,7 +19,7 @@ import torch
 
 from ..._version import __version__
 from ...bundle import Bundle
-from ...errors import InputError, OptionError, UsageError
+from ...errors import InputError, OptionError, UsageError, q
 from ...tensorfile import atomic_write
 from .constants import CHARSETS, DEFAULT_MAX_BYTES, DEFAULT_MAX_TOKENS, LEVELS, UNITS
 
@@ -79,7 +79,7 @@ def read_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "stric
         raise InputError(f"not valid {encoding}: byte offset {exc.start} (0x{data[exc.start]:02x})", src,
                          hint="give the encoding with {encoding}, or {errors=replace}") from None
     except LookupError:
-        raise OptionError(f"unknown encoding {encoding!r}", param="encoding") from None
+        raise OptionError(f"unknown encoding {q(encoding)}", param="encoding") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -243,7 +243,7 @@ def _check_options(files: list[Path], *, level: str, unit: str, charset: str, er
     for name, value, choices in (("level", level, LEVELS), ("unit", unit, UNITS), ("charset", charset, CHARSETS),
                                  ("errors", errors, ("strict", "replace"))):
         if value not in choices:
-            raise OptionError(f"{{{name}}} {value!r}: choose one of {', '.join(choices)}", param=name, allowed=choices)
+            raise OptionError(f"{{{name}}} {q(value)}: choose one of {', '.join(choices)}", param=name, allowed=choices)
     if max_tokens < 1 or max_bytes < 1:
         raise OptionError("{max_tokens} and {max_bytes} must be ≥ 1", param="max_tokens" if max_tokens < 1 else "max_bytes")
     if max_len is not None and max_len < 1 or min_freq < 1 or max_vocab is not None and max_vocab < 3:
