@@ -80,7 +80,7 @@ def boundary(ctx: Any = None) -> Iterator[None]:
     import typer
 
     from ..errors import TensortoolError, UsageError
-    from .context import LEAF
+    from .context import LEAF, ROOT
     from .signals import exit_status, received
 
     def show_warning(*args: Any, **kwargs: Any) -> None:
@@ -89,6 +89,7 @@ def boundary(ctx: Any = None) -> Iterator[None]:
         show_warning(*args, **kwargs)
 
     debug = os.environ.get("TENSORTOOL_DEBUG", "") not in ("", "0")
+    token = ROOT.set(ctx)  # what current_namer reads while the command runs
     try:
         with warnings.catch_warnings():  # restores the previous hook (and filters) afterwards
             warnings.showwarning = show_warning  # rich loads when something is said, not for --help
@@ -126,3 +127,5 @@ def boundary(ctx: Any = None) -> Iterator[None]:
             raise
         output.internal_error(exc)
         raise typer.Exit(1) from None
+    finally:
+        ROOT.reset(token)

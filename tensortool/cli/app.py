@@ -12,7 +12,7 @@ import typer
 
 from .._version import __version__
 from . import boundary
-from .context import ROOT, Command, Group
+from .context import Command, Group
 from .bench import bench
 from .ckpt import app as ckpt_app
 from .info import info
@@ -28,12 +28,8 @@ class Root(Group):
     """The root command: every command runs inside the one error boundary."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        token = ROOT.set(ctx)
-        try:
-            with boundary(ctx):
-                return super().invoke(ctx)
-        finally:
-            ROOT.reset(token)
+        with boundary(ctx):
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return sorted(super().list_commands(ctx), key=lambda name: HELP_ORDER.index(name))

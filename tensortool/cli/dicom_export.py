@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .ray_option import ray_engine
+from .ray_option import engine_and_progress
 
 SeriesOutput = Annotated[Optional[str], typer.Option(
     "--output", "-o",
@@ -37,7 +37,9 @@ def check_each_series(each_series: bool, *, output: str | None, name_template: s
         raise typer.BadParameter("--each-series needs a folder output, such as -o volumes/", param_hint="--each-series")
     given = [name for name, value in single.items() if value not in (None, False)]
     if given:
-        flag = "--" + given[0].replace("_", "-").rstrip("-")
+        from . import current_namer
+
+        flag = current_namer()(given[0], None)
         raise typer.BadParameter(f"{flag} does not go with --each-series", param_hint=flag)
 
 
@@ -46,11 +48,10 @@ def export_each_series(paths: list[str], output: str, *, name_template: str | No
     """Run the tree export and print its summary; exit 1 when a series failed or a file was unreadable."""
     from ..sources.dicom.export import convert_dicom_tree
     from ..sources.dicom.naming import DEFAULT_NAME_TEMPLATE
-    from .output import emit, progress, warn
+    from .output import emit, warn
 
     started = time.perf_counter()
-    with ray_engine(ray, quiet) as engine, \
-            progress("converting series", quiet or engine is not None, unit="series") as on_progress:
+    with engine_and_progress(ray, quiet, "converting series", unit="series", capture=False) as (engine, on_progress):
         if engine is not None:
             options["engine"] = engine
         result = convert_dicom_tree(paths, output, name_template=name_template or DEFAULT_NAME_TEMPLATE,

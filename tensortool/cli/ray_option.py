@@ -8,7 +8,7 @@ before another option or a path) as ``--ray local`` before parsing.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
@@ -65,6 +65,19 @@ def ray_engine(address: str | None, quiet: bool) -> Iterator[object | None]:
     import_ray()  # not installed: say so before any work
     with _task_progress(quiet) as show:
         yield RayEngine(None if address == LOCAL else address, progress=show)
+
+
+@contextmanager
+def engine_and_progress(ray: str | None, quiet: bool, label: str, *, unit: str = "images",
+                        capture: bool = True) -> Iterator[tuple[object | None, Any]]:
+    """(the --ray engine or None, a progress callback): a local run shows the bar (and, with
+    ``capture``, says what the decoders wrote to stderr); a Ray run shows its task line instead."""
+    from .capture import native_stderr
+    from .output import progress
+
+    with ray_engine(ray, quiet) as engine, native_stderr() if capture and engine is None else nullcontext(), \
+            progress(label, quiet or engine is not None, unit=unit) as on_progress:
+        yield engine, on_progress
 
 
 @contextmanager

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from .options import parse_size_option
-from .ray_option import ray_engine
+from .ray_option import engine_and_progress
 
 FolderOutput = Annotated[Optional[str], typer.Option(
     "--output", "-o",
@@ -37,7 +36,9 @@ def is_folder(output: str | None, *, preview: Path | None, **shard_options: Any)
                                      or not Path(output).suffix)
     given = [name for name, value in shard_options.items() if value is not None and value is not False]
     if given and not folder:
-        flag = "--" + given[0].replace("_", "-")
+        from . import current_namer
+
+        flag = current_namer()(given[0], None)
         raise typer.BadParameter(f"{flag} needs a folder output, such as -o shards/", param_hint=flag)
     if folder and preview is not None:
         raise typer.BadParameter("--preview needs a single-file output, not a folder", param_hint="--preview")
@@ -48,13 +49,10 @@ def write_shards(paths: list[str], output: str, *, shard_size: str | None, shard
                  json_: bool, quiet: bool, ray: str | None = None, **options: Any) -> None:
     """Write the images into a shard folder (on Ray with ``ray``) and say what the folder holds."""
     from ..sources.image.shards import DEFAULT_SHARD_BYTES, write_image_shards
-    from .capture import native_stderr
-    from .output import progress
 
     shard_bytes = DEFAULT_SHARD_BYTES if shard_size is None else parse_size_option(shard_size, "--shard-size")
     started = time.perf_counter()
-    with ray_engine(ray, quiet) as engine, native_stderr() if engine is None else nullcontext(), \
-            progress("decoding", quiet or engine is not None) as on_progress:
+    with engine_and_progress(ray, quiet, "decoding") as (engine, on_progress):
         manifest = write_image_shards(paths, output, shard_bytes=shard_bytes, images_per_shard=shard_images,
                                       progress=on_progress, engine=engine, **options)
     folder_report(manifest.to_json(), output, time.perf_counter() - started, json_, wrote=True)

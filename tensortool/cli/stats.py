@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,7 +11,7 @@ import typer
 from ..sources.image.constants import DEFAULT_MAX_PIXELS
 from .context import Command, Group
 from .options import CenterCrop, MaxPixels, Mode, Resize, SkipBad, Workers, image_sizes, output_options
-from .ray_option import Ray, RayCommand, ray_engine
+from .ray_option import Ray, RayCommand, engine_and_progress
 
 DEFAULT = "dataset"  # the command that `tensortool stats PATHS...` runs
 
@@ -72,14 +71,11 @@ def stats(
 ) -> None:
     """Per-channel mean and std of a dataset: exact, streaming, mergeable."""
     from ..stats.dataset import dataset_stats
-    from .capture import native_stderr
-    from .output import progress
 
     resize_size, crop_size = image_sizes(resize, center_crop)
 
     def compute():
-        with ray_engine(ray, shared["quiet"]) as engine, native_stderr() if engine is None else nullcontext(), \
-                progress("images", shared["quiet"] or engine is not None) as on_progress:
+        with engine_and_progress(ray, shared["quiet"], "images") as (engine, on_progress):
             return dataset_stats(paths, mode=mode, resize=resize_size, center_crop=crop_size, raw=raw,
                                  workers=workers, skip_bad=skip_bad, shard=shard, key=key, channel_dim=channel_dim,
                                  max_pixels=max_pixels, progress=on_progress, engine=engine)
